@@ -1,0 +1,101 @@
+-- Final schema of every table the service uses: the PostgreSQL event store, the read model
+-- (segments, active memberships, the audit of every membership change) and projection bookkeeping.
+-- Applied as a whole on start-up; every statement is idempotent.
+
+-- ---------------------------------------------------------------- event store
+CREATE TABLE IF NOT EXISTS events (
+  -- Order of insertion; unique, but NOT the order of commit (see transaction_id).
+  global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  -- Readers of the global order read (transaction_id, global_position) and only rows whose
+  -- transaction is older than every transaction still running, so a late commit is never skipped.
+  transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
+  stream_id       text        NOT NULL,
+  stream_position bigint      NOT NULL CHECK (stream_position >= 0),
+  event_id        uuid        NOT NULL,
+  type            text        NOT NULL,
+  data            jsonb       NOT NULL,
+  metadata        jsonb       NOT NULL DEFAULT '{}'::jsonb,
+  created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+  -- A second writer at the same revision of a stream fails here: optimistic concurrency.
+  CONSTRAINT events_stream_revision_unique UNIQUE (stream_id, stream_position),
+  CONSTRAINT events_event_id_unique UNIQUE (event_id)
+);
+
+CREATE INDEX IF NOT EXISTS events_global_order ON events (transaction_id, global_position);
+
+-- A hint for subscribers that something was appended; polling stays the source of truth.
+CREATE OR REPLACE FUNCTION events_notify_appended() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('events_appended', '');
+  RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS events_appended ON events;
+CREATE TRIGGER events_appended AFTER INSERT ON events
+  FOR EACH STATEMENT EXECUTE FUNCTION events_notify_appended();
+
+-- ---------------------------------------------------------------- projections
+-- One row per projection; written in the same transaction as the read-model rows it covers.
+-- Positions are (commit, prepare): (transaction_id, global_position) for the PostgreSQL store,
+-- the commit/prepare positions of EventStoreDB otherwise.
+CREATE TABLE IF NOT EXISTS projection_checkpoints (
+  projection        text PRIMARY KEY,
+  commit_position   numeric(20, 0) NOT NULL,
+  prepare_position  numeric(20, 0) NOT NULL,
+  events_applied    bigint         NOT NULL DEFAULT 0,
+  updated_at        timestamptz    NOT NULL DEFAULT now()
+);
+
+-- ---------------------------------------------------------------- read model
+-- Every segment ever created; a deleted one keeps its row (deleted_at set) for history.
+CREATE TABLE IF NOT EXISTS segments (
+  segment_id          uuid PRIMARY KEY,
+  slug                text        NOT NULL,
+  description         text,
+  auto_assign_percent numeric(5, 2) CHECK (auto_assign_percent > 0 AND auto_assign_percent <= 100),
+  rollout_seed        text        NOT NULL,
+  created_at          timestamptz NOT NULL,
+  deleted_at          timestamptz
+);
+
+-- At most one live segment per slug.
+CREATE UNIQUE INDEX IF NOT EXISTS segments_live_slug ON segments (slug) WHERE deleted_at IS NULL;
+
+-- Explicit memberships that are active, or expired but not yet swept (reads filter expires_at).
+CREATE TABLE IF NOT EXISTS memberships (
+  user_id    bigint      NOT NULL,
+  segment_id uuid        NOT NULL REFERENCES segments (segment_id),
+  slug       text        NOT NULL,
+  added_at   timestamptz NOT NULL,
+  expires_at timestamptz,
+  PRIMARY KEY (user_id, segment_id)
+);
+
+-- Member lists and counts of a segment, ordered by user.
+CREATE INDEX IF NOT EXISTS memberships_by_segment ON memberships (segment_id, user_id);
+
+-- One row per membership change, in the order the changes took effect.
+CREATE TABLE IF NOT EXISTS membership_audit (
+  global_position bigint      NOT NULL PRIMARY KEY,  -- the event that made the change
+  user_id         bigint      NOT NULL,
+  segment_id      uuid        NOT NULL,
+  slug            text        NOT NULL,
+  operation       text        NOT NULL CHECK (operation IN ('added', 'removed')),
+  reason          text        NOT NULL CHECK (reason IN ('manual', 'bulk', 'expired', 'segment_deleted', 'auto')),
+  at              timestamptz NOT NULL,
+  expires_at      timestamptz
+);
+
+CREATE INDEX IF NOT EXISTS membership_audit_by_user ON membership_audit (user_id, at, global_position);
+CREATE INDEX IF NOT EXISTS membership_audit_by_time ON membership_audit (at, global_position);
+
+-- Members of a deleted segment still to be removed in their own streams (a transactional outbox:
+-- rows are written with the projection checkpoint and deleted once the removal is appended).
+CREATE TABLE IF NOT EXISTS segment_deletion_removals (
+  user_id    bigint      NOT NULL,
+  segment_id uuid        NOT NULL,
+  slug       text        NOT NULL,
+  deleted_at timestamptz NOT NULL,
+  PRIMARY KEY (user_id, segment_id)
+);

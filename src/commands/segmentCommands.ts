@@ -1,0 +1,51 @@
+// Command handlers for segments: load the segment's stream, decide, append.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { EventStore } from '../eventstore/eventStore';
+import type { EventMetadata } from '../events/metadata';
+import type { SegmentEvent } from '../events/segmentEvents';
+import { segmentStream } from '../events/streams';
+import type { Clock } from '../infra/clock';
+import { expectedAfter, foldEvents, retryOnConflict, toNewEvents } from './appendEvents';
+import { decideSegment, evolveSegment, initialSegmentState, type SegmentCommand, type SegmentState } from './segment';
+
+export interface SegmentCommands {
+  createSegment(
+    input: { slug: string; description: string | null; autoAssignPercent: number | null },
+    metadata: Omit<EventMetadata, 'occurredAt'>,
+  ): Promise<Extract<SegmentState, { status: 'live' }>>;
+  deleteSegment(slug: string, metadata: Omit<EventMetadata, 'occurredAt'>): Promise<void>;
+}
+
+export function createSegmentCommands(deps: { store: EventStore; clock: Clock }): SegmentCommands {
+  const { store, clock } = deps;
+
+  async function handle(slug: string, command: SegmentCommand, metadata: Omit<EventMetadata, 'occurredAt'>) {
+    const stream = segmentStream(slug);
+    return retryOnConflict(stream, async () => {
+      const history = await store.readStream(stream);
+      const state = foldEvents<SegmentState, SegmentEvent>(history, initialSegmentState, evolveSegment);
+      const now = clock.now();
+      const events = decideSegment(command, state, now);
+      await store.append(stream, toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }), expectedAfter(history));
+      return events.reduce(evolveSegment, state);
+    });
+  }
+
+  return {
+    async createSegment(input, metadata) {
+      const state = await handle(
+        input.slug,
+        {
+          type: 'CreateSegment',
+          data: { ...input, segmentId: randomUUID(), rolloutSeed: randomBytes(8).toString('hex') },
+        },
+        metadata,
+      );
+      if (state.status !== 'live') throw new Error('a created segment is live');
+      return state;
+    },
+    async deleteSegment(slug, metadata) {
+      await handle(slug, { type: 'DeleteSegment', data: { slug } }, metadata);
+    },
+  };
+}

@@ -1,0 +1,185 @@
+// Command handlers for a user's memberships: one read of the user's stream (with the streams of
+// the segments the command names, in the same round trip), decide, one append.
+import { SegmentNotFoundError, VersionMismatchError } from '../domain/errors';
+import type { EventStore, Position, RecordedEvent } from '../eventstore/eventStore';
+import type { MembershipEvent } from '../events/membershipEvents';
+import type { EventMetadata } from '../events/metadata';
+import type { SegmentEvent } from '../events/segmentEvents';
+import { segmentStream, userStream } from '../events/streams';
+import type { Clock } from '../infra/clock';
+import { KeyedMutex } from '../infra/keyedMutex';
+import { expectedAfter, foldEvents, retryOnConflict, toNewEvents } from './appendEvents';
+import { evolveSegment, initialSegmentState, type SegmentState } from './segment';
+import {
+  activeMemberships,
+  decideUser,
+  evolveUser,
+  initialUserState,
+  type LiveSegment,
+  type Membership,
+  type UserCommand,
+  type UserState,
+} from './userMemberships';
+
+export interface UpdateUserSegmentsInput {
+  userId: number;
+  add: readonly string[];
+  remove: readonly string[];
+  /** Number of events the caller believes the user's stream holds. */
+  expectedVersion?: number;
+}
+
+export interface UpdateUserSegmentsResult {
+  userId: number;
+  added: string[];
+  removed: string[];
+  memberships: Membership[];
+  version: number;
+  /** Position of the user's last event: wait for it to read your own write. */
+  position: Position | null;
+}
+
+export interface BulkMembershipInput {
+  slug: string;
+  add: readonly number[];
+  remove: readonly number[];
+}
+
+export interface UserCommands {
+  updateUserSegments(input: UpdateUserSegmentsInput, metadata: Omit<EventMetadata, 'occurredAt'>): Promise<UpdateUserSegmentsResult>;
+  updateSegmentMembers(input: BulkMembershipInput, metadata: Omit<EventMetadata, 'occurredAt'>): Promise<{ added: number; removed: number }>;
+  /** Applies one command per user; with the PostgreSQL store, all users' changes commit together. */
+  applyToUsers(commands: readonly UserCommand[], metadata: Omit<EventMetadata, 'occurredAt'>): Promise<MembershipEvent[][]>;
+}
+
+export interface UserCommandsDeps {
+  store: EventStore;
+  clock: Clock;
+  /** Ids among these whose segment has been deleted (from the read model); narrows the response. */
+  deletedSegmentIds(segmentIds: readonly string[]): Promise<Set<string>>;
+}
+
+/** How many user streams one read asks for at once. */
+const READ_CHUNK = 5_000;
+
+export function createUserCommands(deps: UserCommandsDeps): UserCommands {
+  const { store, clock } = deps;
+  const mutex = new KeyedMutex();
+
+  return {
+    updateUserSegments(input, metadata) {
+      const stream = userStream(input.userId);
+      const slugs = [...new Set([...input.add, ...input.remove])];
+      return mutex.run(stream, () =>
+        retryOnConflict(stream, async () => {
+          const streams = await store.readStreams([stream, ...slugs.map(segmentStream)]);
+          const history = streams.get(stream)!;
+          const version = history.length;
+          if (input.expectedVersion !== undefined && input.expectedVersion !== version) {
+            throw new VersionMismatchError(input.expectedVersion, version);
+          }
+          const state = foldUser(history);
+          const now = clock.now();
+          const events = decideUser(
+            { type: 'UpdateUserSegments', data: { userId: input.userId, add: input.add, remove: input.remove, reason: 'manual' } },
+            state,
+            { now, segments: liveSegments(slugs, streams) },
+          );
+
+          let position = history.length > 0 ? history[history.length - 1]!.position : null;
+          let newVersion = version;
+          if (events.length > 0) {
+            const appended = await store.append(
+              stream,
+              toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }),
+              expectedAfter(history),
+            );
+            position = appended.position;
+            newVersion = appended.revision + 1;
+          }
+
+          const after = events.reduce(evolveUser, state);
+          const active = activeMemberships(after, now);
+          const deleted = await deps.deletedSegmentIds(active.map((membership) => membership.segmentId));
+          return {
+            userId: input.userId,
+            added: events.flatMap((event) => (event.type === 'MembershipAdded' ? [event.data.slug] : [])),
+            removed: events.flatMap((event) =>
+              event.type === 'MembershipRemoved' && event.data.reason === 'manual' ? [event.data.slug] : [],
+            ),
+            memberships: active.filter((membership) => !deleted.has(membership.segmentId)),
+            version: newVersion,
+            position,
+          };
+        }),
+      );
+    },
+
+    async updateSegmentMembers(input, metadata) {
+      const segment = liveSegments([input.slug], await store.readStreams([segmentStream(input.slug)])).get(input.slug);
+      if (!segment) throw new SegmentNotFoundError(input.slug);
+      const commands: UserCommand[] = [
+        ...input.add.map((userId) => bulkCommand(userId, [input.slug], [])),
+        ...input.remove.map((userId) => bulkCommand(userId, [], [input.slug])),
+      ];
+      const decided = await this.applyToUsers(commands, metadata);
+      let added = 0;
+      let removed = 0;
+      for (const event of decided.flat()) {
+        if (event.type === 'MembershipAdded') added++;
+        else if (event.data.reason === 'bulk') removed++;
+      }
+      return { added, removed };
+    },
+
+    async applyToUsers(commands, metadata) {
+      const userIds = commands.map((command) => command.data.userId);
+      if (new Set(userIds).size !== userIds.length) throw new Error('one command per user');
+      const slugs = [
+        ...new Set(commands.flatMap((command) => (command.type === 'UpdateUserSegments' ? [...command.data.add, ...command.data.remove] : []))),
+      ];
+      const label = commands.length === 1 ? userStream(userIds[0]!) : `${commands.length} user streams`;
+      return retryOnConflict(label, async () => {
+        const segmentStreams = await store.readStreams(slugs.map(segmentStream));
+        const segments = liveSegments(slugs, segmentStreams);
+        const now = clock.now();
+        const eventMetadata = { ...metadata, occurredAt: now.toISOString() };
+        const decisions: MembershipEvent[][] = [];
+        const writes = [];
+        for (let start = 0; start < commands.length; start += READ_CHUNK) {
+          const chunk = commands.slice(start, start + READ_CHUNK);
+          const histories = await store.readStreams(chunk.map((command) => userStream(command.data.userId)));
+          for (const command of chunk) {
+            const stream = userStream(command.data.userId);
+            const history = histories.get(stream)!;
+            const events = decideUser(command, foldUser(history), { now, segments });
+            decisions.push(events);
+            if (events.length > 0) {
+              writes.push({ stream, events: toNewEvents(events, eventMetadata), expected: expectedAfter(history) });
+            }
+          }
+        }
+        if (writes.length > 0) await store.appendMany(writes);
+        return decisions;
+      });
+    },
+  };
+}
+
+function bulkCommand(userId: number, add: string[], remove: string[]): UserCommand {
+  return { type: 'UpdateUserSegments', data: { userId, add, remove, reason: 'bulk' } };
+}
+
+function foldUser(history: readonly RecordedEvent[]): UserState {
+  return foldEvents<UserState, MembershipEvent>(history, initialUserState, evolveUser);
+}
+
+/** The live segments among `slugs`, from their streams. */
+function liveSegments(slugs: readonly string[], streams: ReadonlyMap<string, readonly RecordedEvent[]>): Map<string, LiveSegment> {
+  const live = new Map<string, LiveSegment>();
+  for (const slug of slugs) {
+    const state = foldEvents<SegmentState, SegmentEvent>(streams.get(segmentStream(slug)) ?? [], initialSegmentState, evolveSegment);
+    if (state.status === 'live') live.set(slug, { segmentId: state.segmentId, slug });
+  }
+  return live;
+}

@@ -1,0 +1,142 @@
+// The user aggregate: a user's explicit memberships, decided from the user's stream and the
+// segments the command names.
+import { UnknownSegmentsError } from '../domain/errors';
+import type { AddReason, MembershipEvent, MembershipRemoved } from '../events/membershipEvents';
+
+export interface Membership {
+  segmentId: string;
+  slug: string;
+  addedAt: string;
+  expiresAt: string | null;
+}
+
+export interface UserState {
+  /** Keyed by segmentId: a re-created slug is a different segment. */
+  memberships: ReadonlyMap<string, Membership>;
+}
+
+export const initialUserState: UserState = { memberships: new Map() };
+
+/** A segment as the command sees it: live now, with its current id. */
+export interface LiveSegment {
+  segmentId: string;
+  slug: string;
+}
+
+export interface UpdateUserSegments {
+  type: 'UpdateUserSegments';
+  data: { userId: number; add: readonly string[]; remove: readonly string[]; reason: AddReason };
+}
+
+export interface RemoveDeletedSegmentMember {
+  type: 'RemoveDeletedSegmentMember';
+  data: { userId: number; segmentId: string; slug: string; deletedAt: string };
+}
+
+export type UserCommand = UpdateUserSegments | RemoveDeletedSegmentMember;
+
+export interface UserDecisionContext {
+  now: Date;
+  /** Live segments by slug; a slug the command names and this lacks does not exist. */
+  segments: ReadonlyMap<string, LiveSegment>;
+}
+
+export function isActive(membership: Membership, now: Date): boolean {
+  return membership.expiresAt === null || Date.parse(membership.expiresAt) > now.getTime();
+}
+
+export function decideUser(command: UserCommand, state: UserState, context: UserDecisionContext): MembershipEvent[] {
+  switch (command.type) {
+    case 'UpdateUserSegments':
+      return decideUpdate(command.data, state, context);
+    case 'RemoveDeletedSegmentMember': {
+      const { userId, segmentId, slug, deletedAt } = command.data;
+      const membership = state.memberships.get(segmentId);
+      if (!membership) return [];
+      // A membership that expired before the deletion ended then, not at the deletion.
+      if (!isActive(membership, new Date(deletedAt))) return [expiry(userId, membership)];
+      return [{ type: 'MembershipRemoved', data: { userId, segmentId, slug, reason: 'segment_deleted', effectiveAt: deletedAt } }];
+    }
+    default: {
+      const unhandled: never = command;
+      throw new Error(`unknown command ${JSON.stringify(unhandled)}`);
+    }
+  }
+}
+
+function decideUpdate(
+  { userId, add, remove, reason }: UpdateUserSegments['data'],
+  state: UserState,
+  { now, segments }: UserDecisionContext,
+): MembershipEvent[] {
+  const unknown = [...add, ...remove].filter((slug) => !segments.has(slug));
+  if (unknown.length > 0) throw new UnknownSegmentsError([...new Set(unknown)]);
+
+  const events: MembershipEvent[] = [];
+  const activeMembershipOf = (segment: LiveSegment): Membership | undefined => {
+    const membership = state.memberships.get(segment.segmentId);
+    if (membership && !isActive(membership, now)) {
+      // Expired but not yet swept by the timer: record the expiry at its true moment first.
+      events.push(expiry(userId, membership));
+      return undefined;
+    }
+    return membership;
+  };
+
+  for (const slug of remove) {
+    const segment = segments.get(slug)!;
+    if (!activeMembershipOf(segment)) continue;
+    events.push({
+      type: 'MembershipRemoved',
+      data: { userId, segmentId: segment.segmentId, slug, reason, effectiveAt: now.toISOString() },
+    });
+  }
+  for (const slug of add) {
+    const segment = segments.get(slug)!;
+    if (activeMembershipOf(segment)) continue;
+    events.push({
+      type: 'MembershipAdded',
+      data: { userId, segmentId: segment.segmentId, slug, expiresAt: null, reason, addedAt: now.toISOString() },
+    });
+  }
+  return events;
+}
+
+function expiry(userId: number, membership: Membership): MembershipRemoved {
+  return {
+    type: 'MembershipRemoved',
+    data: {
+      userId,
+      segmentId: membership.segmentId,
+      slug: membership.slug,
+      reason: 'expired',
+      effectiveAt: membership.expiresAt!,
+    },
+  };
+}
+
+export function evolveUser(state: UserState, event: MembershipEvent): UserState {
+  const memberships = new Map(state.memberships);
+  switch (event.type) {
+    case 'MembershipAdded': {
+      const { segmentId, slug, addedAt, expiresAt } = event.data;
+      memberships.set(segmentId, { segmentId, slug, addedAt, expiresAt });
+      break;
+    }
+    case 'MembershipRemoved':
+      memberships.delete(event.data.segmentId);
+      break;
+    default: {
+      const unhandled: never = event;
+      return unhandled;
+    }
+  }
+  return { memberships };
+}
+
+/** The user's active memberships at `now`, sorted by slug. */
+export function activeMemberships(state: UserState, now: Date): Membership[] {
+  return [...state.memberships.values()]
+    .filter((membership) => isActive(membership, now))
+    .sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+}

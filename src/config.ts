@@ -1,0 +1,157 @@
+// One zod schema over the environment: parsed once at start-up, a bad value names its variable.
+import path from 'node:path';
+import { z } from 'zod';
+
+const ROLE_NAMES = ['api', 'projector', 'timer'] as const;
+export type Role = (typeof ROLE_NAMES)[number];
+
+const SCOPES = ['read', 'write', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface ApiToken {
+  name: string;
+  token: string;
+  scope: Scope;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
+
+const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+
+const roles = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .default(ROLE_NAMES.join(','))
+    .transform((value, ctx) => {
+      const names = value.split(',').map((name) => name.trim()).filter(Boolean);
+      const unknown = names.filter((name) => !(ROLE_NAMES as readonly string[]).includes(name));
+      if (unknown.length > 0 || names.length === 0) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `expected a comma-separated list of ${ROLE_NAMES.join(', ')}; got "${value}"`,
+        });
+        return z.NEVER;
+      }
+      return new Set(names as Role[]);
+    }),
+);
+
+const apiTokens = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .optional()
+    .transform((value, ctx): ApiToken[] => {
+      if (value === undefined) return [];
+      const tokens: ApiToken[] = [];
+      for (const entry of value.split(',').map((item) => item.trim()).filter(Boolean)) {
+        const [name, token, scope, ...rest] = entry.split(':');
+        if (!name || !token || !scope || rest.length > 0 || !(SCOPES as readonly string[]).includes(scope)) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            message: `each entry must be name:token:scope with scope one of ${SCOPES.join(', ')}; got "${entry.split(':')[0]}:…"`,
+          });
+          return z.NEVER;
+        }
+        if (token.length < 16) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: `the token of "${name}" is shorter than 16 characters` });
+          return z.NEVER;
+        }
+        tokens.push({ name, token, scope: scope as Scope });
+      }
+      return tokens;
+    }),
+);
+
+const postgresUrl = z
+  .string()
+  .url()
+  .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must start with postgres:// or postgresql://');
+
+const environmentSchema = z
+  .object({
+    PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(8080)),
+    HOST: z.preprocess(emptyAsUndefined, z.string().min(1).default('127.0.0.1')),
+    DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
+    DATA_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default('./.data')),
+    EVENT_STORE: z.preprocess(emptyAsUndefined, z.enum(['postgres', 'eventstoredb']).default('postgres')),
+    EVENTSTORE_CONNECTION_STRING: z.preprocess(emptyAsUndefined, z.string().startsWith('esdb').optional()),
+    PUBLIC_URL: z.preprocess(emptyAsUndefined, z.string().url().optional()),
+    ROLES: roles,
+    API_TOKENS: apiTokens,
+    LOG_LEVEL: z.preprocess(
+      emptyAsUndefined,
+      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ),
+    EMBEDDED_POSTGRES_PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(0)),
+    BODY_LIMIT_BYTES: z.preprocess(emptyAsUndefined, z.coerce.number().int().positive().default(4 * 1024 * 1024)),
+    DATABASE_POOL_SIZE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(200).default(10)),
+  })
+  .superRefine((env, ctx) => {
+    if (env.EVENT_STORE === 'eventstoredb' && !env.EVENTSTORE_CONNECTION_STRING) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['EVENTSTORE_CONNECTION_STRING'],
+        message: 'is required when EVENT_STORE=eventstoredb',
+      });
+    }
+    if (env.API_TOKENS.length === 0 && !LOOPBACK_HOSTS.has(env.HOST)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['API_TOKENS'],
+        message: `is required when HOST (${env.HOST}) is not a loopback address: without tokens the service serves loopback only`,
+      });
+    }
+  });
+
+export type Environment = z.infer<typeof environmentSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  eventStore: 'postgres' | 'eventstoredb';
+  eventStoreConnectionString: string | undefined;
+  publicUrl: string;
+  roles: Set<Role>;
+  apiTokens: ApiToken[];
+  logLevel: Environment['LOG_LEVEL'];
+  embeddedPostgresPort: number;
+  bodyLimitBytes: number;
+  databasePoolSize: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = environmentSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`),
+    );
+  }
+  const e = parsed.data;
+  const hostForUrl = e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.DATA_DIR),
+    eventStore: e.EVENT_STORE,
+    eventStoreConnectionString: e.EVENTSTORE_CONNECTION_STRING,
+    publicUrl: (e.PUBLIC_URL ?? `http://${hostForUrl}:${e.PORT}`).replace(/\/$/, ''),
+    roles: e.ROLES,
+    apiTokens: e.API_TOKENS,
+    logLevel: e.LOG_LEVEL,
+    embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+  };
+}

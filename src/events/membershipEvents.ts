@@ -1,0 +1,34 @@
+// Events of the user stream (`user-{userId}`): every change of a user's explicit memberships.
+export type AddReason = 'manual' | 'bulk';
+export type RemovalReason = 'manual' | 'bulk' | 'expired' | 'segment_deleted';
+
+export interface MembershipAdded {
+  type: 'MembershipAdded';
+  data: {
+    userId: number;
+    segmentId: string;
+    slug: string;
+    expiresAt: string | null;
+    reason: AddReason;
+    addedAt: string;
+  };
+}
+
+export interface MembershipRemoved {
+  type: 'MembershipRemoved';
+  data: {
+    userId: number;
+    segmentId: string;
+    slug: string;
+    reason: RemovalReason;
+    /** When the membership ended: the request time, the expiry moment, or the segment's deletion. */
+    effectiveAt: string;
+  };
+}
+
+export type MembershipEvent = MembershipAdded | MembershipRemoved;
+
+export const MEMBERSHIP_EVENT_TYPES: ReadonlySet<string> = new Set<MembershipEvent['type']>([
+  'MembershipAdded',
+  'MembershipRemoved',
+]);

@@ -1,0 +1,22 @@
+// Events of the segment stream (`segment-{slug}`). A slug re-created after deletion gets a new
+// segmentId in the same stream, and memberships refer to the segmentId.
+export interface SegmentCreated {
+  type: 'SegmentCreated';
+  data: {
+    segmentId: string;
+    slug: string;
+    description: string | null;
+    autoAssignPercent: number | null;
+    rolloutSeed: string;
+    createdAt: string;
+  };
+}
+
+export interface SegmentDeleted {
+  type: 'SegmentDeleted';
+  data: { segmentId: string; slug: string; deletedAt: string };
+}
+
+export type SegmentEvent = SegmentCreated | SegmentDeleted;
+
+export const SEGMENT_EVENT_TYPES: ReadonlySet<string> = new Set<SegmentEvent['type']>(['SegmentCreated', 'SegmentDeleted']);

@@ -1,0 +1,91 @@
+// The event-store port: what commands, projections and reports need from any event store.
+
+/** A place in the global order of all events: (commit, prepare), compared in that order. */
+export interface Position {
+  readonly commit: bigint;
+  readonly prepare: bigint;
+}
+
+/**
+ * What the writer believes the stream holds: `no_stream`, the revision (0-based) of its last event,
+ * or `any` to skip the check.
+ */
+export type ExpectedRevision = 'no_stream' | 'any' | number;
+
+export interface NewEvent {
+  /** Unique per event; a retried append with the same ids is not stored twice. */
+  id: string;
+  type: string;
+  data: unknown;
+  metadata: Record<string, unknown>;
+}
+
+export interface RecordedEvent<Type extends string = string, Data = unknown> {
+  id: string;
+  stream: string;
+  /** 0-based index of the event in its stream. */
+  revision: number;
+  position: Position;
+  type: Type;
+  data: Data;
+  metadata: Record<string, unknown>;
+  recordedAt: Date;
+}
+
+export interface StreamWrite {
+  stream: string;
+  events: NewEvent[];
+  expected: ExpectedRevision;
+}
+
+export interface AppendResult {
+  stream: string;
+  /** Revision of the last event now in the stream. */
+  revision: number;
+  /** Position of the last event appended. */
+  position: Position;
+}
+
+export interface SubscribeOptions {
+  /** Deliver events after this position; from the start when absent. */
+  from?: Position;
+  batchSize: number;
+  signal: AbortSignal;
+}
+
+export interface EventStore {
+  /** Appends all events to one stream, or none. */
+  append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
+  /**
+   * Appends to several streams. The PostgreSQL store applies all writes or none; a store without
+   * multi-stream transactions applies them one stream at a time (each one still all or nothing).
+   */
+  appendMany(writes: StreamWrite[]): Promise<AppendResult[]>;
+  readStream(stream: string): Promise<RecordedEvent[]>;
+  /** Several streams in one round trip where the store allows it; absent streams map to []. */
+  readStreams(streams: readonly string[]): Promise<Map<string, RecordedEvent[]>>;
+  /** Up to `limit` events after `from` in global order; never skips an event committed later. */
+  readAll(options: { from?: Position; limit: number }): Promise<RecordedEvent[]>;
+  /** Batches of events after `from` in global order, as they are appended, until the signal aborts. */
+  subscribeToAll(options: SubscribeOptions): AsyncIterable<RecordedEvent[]>;
+  /** Throws when the store cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class WrongExpectedRevisionError extends Error {
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedRevision,
+  ) {
+    super(`stream ${stream} is not at the expected revision ${String(expected)}`);
+    this.name = 'WrongExpectedRevisionError';
+  }
+}
+
+export class EventStoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EventStoreUnavailableError';
+  }
+}

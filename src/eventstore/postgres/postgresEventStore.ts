@@ -1,0 +1,228 @@
+// The PostgreSQL adapter of the event-store port: one `events` table, see infra/sql/schema.sql.
+import { sql, UniqueIntegrityConstraintViolationError, type DatabasePool } from 'slonik';
+import { z } from 'zod';
+import {
+  EventStoreUnavailableError,
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+  type Position,
+  type RecordedEvent,
+  type StreamWrite,
+  type SubscribeOptions,
+} from '../eventStore';
+import { AppendListener, waitForAppend } from './appendListener';
+
+const recordedRow = z.object({
+  event_id: z.string(),
+  stream_id: z.string(),
+  stream_position: z.number(),
+  global_position: z.number(),
+  // Aliased: an output column named transaction_id would make ORDER BY sort the text, not the xid.
+  transaction_text: z.string(),
+  type: z.string(),
+  data: z.unknown(),
+  metadata: z.record(z.unknown()),
+  created_at: z.date(),
+});
+
+const appendedRow = z.object({
+  stream_id: z.string(),
+  stream_position: z.number(),
+  global_position: z.number(),
+  transaction_id: z.string(),
+});
+
+const RECORDED_COLUMNS = sql.fragment`
+  event_id::text, stream_id, stream_position, global_position, transaction_id::text AS transaction_text,
+  type, data, metadata, created_at`;
+
+function toRecorded(row: z.infer<typeof recordedRow>): RecordedEvent {
+  return {
+    id: row.event_id,
+    stream: row.stream_id,
+    revision: row.stream_position,
+    position: { commit: BigInt(row.transaction_text), prepare: BigInt(row.global_position) },
+    type: row.type,
+    data: row.data,
+    metadata: row.metadata,
+    recordedAt: row.created_at,
+  };
+}
+
+function expectedAsRevision(expected: ExpectedRevision): number | null {
+  if (expected === 'any') return null;
+  if (expected === 'no_stream') return -1;
+  return expected;
+}
+
+export interface PostgresEventStoreOptions {
+  /** Used for LISTEN; the pool cannot hold a connection for notifications. */
+  connectionString: string;
+  /** How often a subscriber looks for new events when no notification arrives. */
+  pollIntervalMs?: number;
+}
+
+export class PostgresEventStore implements EventStore {
+  private listener: AppendListener | undefined;
+  private readonly pollIntervalMs: number;
+
+  constructor(
+    private readonly pool: DatabasePool,
+    private readonly options: PostgresEventStoreOptions,
+  ) {
+    this.pollIntervalMs = options.pollIntervalMs ?? 250;
+  }
+
+  async append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    const [result] = await this.appendMany([{ stream, events, expected }]);
+    return result!;
+  }
+
+  /** All writes in one statement, so in one transaction: every stream gets its events, or none does. */
+  async appendMany(writes: StreamWrite[]): Promise<AppendResult[]> {
+    const rows: Array<[string, number | null, number, string, string, string, string]> = [];
+    const streams = new Set<string>();
+    for (const write of writes) {
+      if (write.events.length === 0) throw new Error(`nothing to append to ${write.stream}`);
+      if (streams.has(write.stream)) throw new Error(`stream ${write.stream} is written twice in one append`);
+      streams.add(write.stream);
+      write.events.forEach((event, index) =>
+        rows.push([
+          write.stream,
+          expectedAsRevision(write.expected),
+          index + 1,
+          event.id,
+          event.type,
+          JSON.stringify(event.data),
+          JSON.stringify(event.metadata),
+        ]),
+      );
+    }
+
+    // One statement: a single stream needs no transaction around it (it inserts all or nothing).
+    // Several streams run in a transaction, so one stream off its expected revision undoes all.
+    const insert = async (connection: Pick<DatabasePool, 'any'>) => {
+      const inserted = await connection.any(sql.type(appendedRow)`
+        WITH input AS (
+          SELECT i.*, row_number() OVER () AS ordinal
+          FROM ${sql.unnest(rows, ['text', 'int8', 'int4', 'uuid', 'text', 'jsonb', 'jsonb'])}
+            AS i(stream_id, expected, step, event_id, type, data, metadata)
+        ),
+        current AS (
+          SELECT s.stream_id,
+                 coalesce((SELECT max(e.stream_position) FROM events e WHERE e.stream_id = s.stream_id), -1) AS revision
+          FROM (SELECT DISTINCT stream_id FROM input) s
+        )
+        INSERT INTO events (event_id, stream_id, stream_position, type, data, metadata)
+        SELECT i.event_id, i.stream_id, c.revision + i.step, i.type, i.data, i.metadata
+        FROM input i JOIN current c USING (stream_id)
+        WHERE i.expected IS NULL OR c.revision = i.expected
+        ORDER BY i.ordinal
+        RETURNING stream_id, stream_position, global_position, transaction_id::text`);
+      if (inserted.length !== rows.length) {
+        const insertedStreams = new Set(inserted.map((row) => row.stream_id));
+        const failed = writes.find((write) => !insertedStreams.has(write.stream)) ?? writes[0]!;
+        throw new WrongExpectedRevisionError(failed.stream, failed.expected);
+      }
+      return inserted;
+    };
+
+    let inserted: readonly z.infer<typeof appendedRow>[];
+    try {
+      inserted = writes.length === 1 ? await insert(this.pool) : await this.pool.transaction(insert);
+    } catch (error) {
+      if (error instanceof UniqueIntegrityConstraintViolationError) {
+        throw this.conflictFrom(writes, error.constraint);
+      }
+      throw error;
+    }
+
+    const lastByStream = new Map<string, z.infer<typeof appendedRow>>();
+    for (const row of inserted) lastByStream.set(row.stream_id, row);
+    return writes.map((write) => {
+      const last = lastByStream.get(write.stream)!;
+      return {
+        stream: write.stream,
+        revision: last.stream_position,
+        position: { commit: BigInt(last.transaction_id), prepare: BigInt(last.global_position) },
+      };
+    });
+  }
+
+  async readStream(stream: string): Promise<RecordedEvent[]> {
+    return (await this.readStreams([stream])).get(stream) ?? [];
+  }
+
+  async readStreams(streams: readonly string[]): Promise<Map<string, RecordedEvent[]>> {
+    const result = new Map<string, RecordedEvent[]>(streams.map((stream) => [stream, []]));
+    if (streams.length === 0) return result;
+    const rows = await this.pool.any(sql.type(recordedRow)`
+      SELECT ${RECORDED_COLUMNS}
+      FROM events
+      WHERE stream_id = ANY(${sql.array(streams, 'text')})
+      ORDER BY stream_id, stream_position`);
+    for (const row of rows) result.get(row.stream_id)!.push(toRecorded(row));
+    return result;
+  }
+
+  async readAll(options: { from?: Position; limit: number }): Promise<RecordedEvent[]> {
+    const from = options.from ?? { commit: 0n, prepare: 0n };
+    // Only transactions older than every running one: a transaction that committed late cannot
+    // slip in behind a position a reader has already passed.
+    const rows = await this.pool.any(sql.type(recordedRow)`
+      SELECT ${RECORDED_COLUMNS}
+      FROM events
+      WHERE (transaction_id, global_position) > (${from.commit.toString()}::xid8, ${from.prepare.toString()}::int8)
+        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      ORDER BY events.transaction_id, events.global_position
+      LIMIT ${options.limit}`);
+    return rows.map(toRecorded);
+  }
+
+  async *subscribeToAll(options: SubscribeOptions): AsyncIterable<RecordedEvent[]> {
+    let from = options.from;
+    const listener = await this.appendListener();
+    while (!options.signal.aborted) {
+      const wake = listener.next();
+      const batch = await this.readAll({ from, limit: options.batchSize });
+      if (batch.length > 0) {
+        from = batch[batch.length - 1]!.position;
+        yield batch;
+        if (batch.length === options.batchSize) continue;
+      }
+      await waitForAppend(wake, this.pollIntervalMs, options.signal);
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.pool.oneFirst(sql.type(z.object({ ok: z.number() }))`SELECT 1 AS ok`);
+    } catch (error) {
+      throw new EventStoreUnavailableError('the PostgreSQL event store does not answer', { cause: error });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.listener?.close();
+    this.listener = undefined;
+  }
+
+  private async appendListener(): Promise<AppendListener> {
+    if (!this.listener) {
+      this.listener = await AppendListener.connect(this.options.connectionString);
+    }
+    return this.listener;
+  }
+
+  private conflictFrom(writes: StreamWrite[], constraint: string | null): Error {
+    if (constraint === 'events_event_id_unique') {
+      return new Error('an event with the same id was already appended');
+    }
+    const write = writes[0]!;
+    return new WrongExpectedRevisionError(writes.length === 1 ? write.stream : writes.map((w) => w.stream).join(', '), write.expected);
+  }
+}
+

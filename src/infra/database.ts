@@ -1,0 +1,50 @@
+// The PostgreSQL pool shared by the event store and the read model, and the schema it needs.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Client } from 'pg';
+import { createPool, type DatabasePool } from 'slonik';
+
+export type { DatabasePool } from 'slonik';
+
+export const SCHEMA_FILE = path.resolve(__dirname, '../../infra/sql/schema.sql');
+
+const typeParsers = [
+  // User ids and positions stay below 2^53; the event store casts its xid8 to text itself.
+  { name: 'int8', parse: (value: string) => Number(value) },
+  { name: 'numeric', parse: (value: string) => value },
+  { name: 'timestamptz', parse: (value: string) => new Date(value) },
+  { name: 'json', parse: (value: string) => JSON.parse(value) as unknown },
+  { name: 'jsonb', parse: (value: string) => JSON.parse(value) as unknown },
+];
+
+export async function createDatabasePool(url: string, options: { maximumPoolSize?: number } = {}): Promise<DatabasePool> {
+  return createPool(url, {
+    maximumPoolSize: options.maximumPoolSize ?? 10,
+    typeParsers,
+    connectionTimeout: 5_000,
+    statementTimeout: 60_000,
+    // Writers retry on conflicts themselves; a silent driver-level retry would hide them.
+    transactionRetryLimit: 0,
+    queryRetryLimit: 0,
+  });
+}
+
+/** Creates every table that is missing; the whole file is idempotent. */
+export async function applySchema(connectionString: string): Promise<void> {
+  const text = await fs.readFile(SCHEMA_FILE, 'utf8');
+  // A plain client: the file is several statements, which only the simple query protocol runs.
+  const client = new Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    // Serialise concurrent start-ups: CREATE ... IF NOT EXISTS is not safe against itself.
+    await client.query('SELECT pg_advisory_xact_lock(7262535433001)');
+    await client.query(text);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    await client.end();
+  }
+}

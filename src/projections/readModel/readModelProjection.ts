@@ -1,0 +1,160 @@
+// The read model: segments, active explicit memberships, one audit row per membership change,
+// and the outbox of members still to be removed from deleted segments. Tables: infra/sql/schema.sql.
+//
+// Membership events are applied set-wise: a run of them between two segment events is folded in
+// memory to the final state per (user, segment) and written with a few statements, so a bulk
+// change of 100,000 users costs a handful of round trips per batch, not one per event.
+import { sql, type DatabaseTransactionConnection } from 'slonik';
+import { z } from 'zod';
+import type { RecordedEvent } from '../../eventstore/eventStore';
+import type { MembershipEvent } from '../../events/membershipEvents';
+import type { SegmentEvent } from '../../events/segmentEvents';
+import type { Projection } from '../projection';
+
+export const READ_MODEL_PROJECTION = 'read_model';
+
+type Final =
+  | { present: true; userId: number; segmentId: string; slug: string; addedAt: string; expiresAt: string | null }
+  | { present: false; userId: number; segmentId: string };
+
+interface AuditRow {
+  globalPosition: number;
+  userId: number;
+  segmentId: string;
+  slug: string;
+  operation: 'added' | 'removed';
+  reason: string;
+  at: string;
+  expiresAt: string | null;
+}
+
+class MembershipRun {
+  readonly finals = new Map<string, Final>();
+  readonly audit: AuditRow[] = [];
+
+  add(recorded: RecordedEvent, event: MembershipEvent): void {
+    const { userId, segmentId, slug } = event.data;
+    const key = `${userId}:${segmentId}`;
+    const globalPosition = Number(recorded.position.prepare);
+    if (event.type === 'MembershipAdded') {
+      const { addedAt, expiresAt, reason } = event.data;
+      this.finals.set(key, { present: true, userId, segmentId, slug, addedAt, expiresAt });
+      this.audit.push({ globalPosition, userId, segmentId, slug, operation: 'added', reason, at: addedAt, expiresAt });
+    } else {
+      const { reason, effectiveAt } = event.data;
+      this.finals.set(key, { present: false, userId, segmentId });
+      this.audit.push({ globalPosition, userId, segmentId, slug, operation: 'removed', reason, at: effectiveAt, expiresAt: null });
+    }
+  }
+
+  get isEmpty(): boolean {
+    return this.audit.length === 0;
+  }
+}
+
+export function createReadModelProjection(): Projection {
+  return {
+    name: READ_MODEL_PROJECTION,
+    async applyBatch(tx, events) {
+      let run = new MembershipRun();
+      for (const recorded of events) {
+        switch (recorded.type) {
+          case 'MembershipAdded':
+          case 'MembershipRemoved':
+            run.add(recorded, { type: recorded.type, data: recorded.data } as MembershipEvent);
+            break;
+          case 'SegmentCreated':
+          case 'SegmentDeleted':
+            await flush(tx, run);
+            run = new MembershipRun();
+            await applySegmentEvent(tx, { type: recorded.type, data: recorded.data } as SegmentEvent);
+            break;
+          default:
+            break; // other streams and event types are not this projection's
+        }
+      }
+      await flush(tx, run);
+    },
+  };
+}
+
+async function applySegmentEvent(tx: DatabaseTransactionConnection, event: SegmentEvent): Promise<void> {
+  switch (event.type) {
+    case 'SegmentCreated': {
+      const { segmentId, slug, description, autoAssignPercent, rolloutSeed, createdAt } = event.data;
+      await tx.query(sql.unsafe`
+        INSERT INTO segments (segment_id, slug, description, auto_assign_percent, rollout_seed, created_at)
+        VALUES (${segmentId}, ${slug}, ${description}, ${autoAssignPercent}, ${rolloutSeed}, ${createdAt})
+        ON CONFLICT (segment_id) DO NOTHING`);
+      return;
+    }
+    case 'SegmentDeleted': {
+      const { segmentId, deletedAt } = event.data;
+      await tx.query(sql.unsafe`UPDATE segments SET deleted_at = ${deletedAt} WHERE segment_id = ${segmentId}`);
+      // Every member leaves now for reads; their streams get the removal from the outbox sweep.
+      await tx.query(sql.unsafe`
+        WITH gone AS (DELETE FROM memberships WHERE segment_id = ${segmentId} RETURNING user_id, segment_id, slug)
+        INSERT INTO segment_deletion_removals (user_id, segment_id, slug, deleted_at)
+        SELECT user_id, segment_id, slug, ${deletedAt} FROM gone
+        ON CONFLICT DO NOTHING`);
+      return;
+    }
+    default: {
+      const unhandled: never = event;
+      return unhandled;
+    }
+  }
+}
+
+async function flush(tx: DatabaseTransactionConnection, run: MembershipRun): Promise<void> {
+  if (run.isEmpty) return;
+
+  await tx.query(sql.unsafe`
+    INSERT INTO membership_audit (global_position, user_id, segment_id, slug, operation, reason, at, expires_at)
+    SELECT * FROM ${sql.unnest(
+      run.audit.map((row) => [row.globalPosition, row.userId, row.segmentId, row.slug, row.operation, row.reason, row.at, row.expiresAt]),
+      ['int8', 'int8', 'uuid', 'text', 'text', 'text', 'timestamptz', 'timestamptz'],
+    )}
+    ON CONFLICT (global_position) DO NOTHING`);
+
+  const finals = [...run.finals.values()];
+  const removed = finals.filter((final) => !final.present);
+  if (removed.length > 0) {
+    await tx.query(sql.unsafe`
+      DELETE FROM memberships m
+      USING ${sql.unnest(removed.map((final) => [final.userId, final.segmentId]), ['int8', 'uuid'])} AS r(user_id, segment_id)
+      WHERE m.user_id = r.user_id AND m.segment_id = r.segment_id`);
+  }
+
+  const present = finals.filter((final): final is Extract<Final, { present: true }> => final.present);
+  if (present.length === 0) return;
+  // An add that lost the race against its segment's deletion must not become visible; the
+  // outbox makes the sweep record its removal in the user's stream.
+  const deleted = new Set(
+    await tx.anyFirst(sql.type(z.object({ segment_id: z.string() }))`
+      SELECT segment_id::text FROM segments
+      WHERE deleted_at IS NOT NULL
+        AND segment_id = ANY(${sql.array([...new Set(present.map((final) => final.segmentId))], 'uuid')})`),
+  );
+  const live = present.filter((final) => !deleted.has(final.segmentId));
+  const late = present.filter((final) => deleted.has(final.segmentId));
+  if (live.length > 0) {
+    await tx.query(sql.unsafe`
+      INSERT INTO memberships (user_id, segment_id, slug, added_at, expires_at)
+      SELECT * FROM ${sql.unnest(
+        live.map((final) => [final.userId, final.segmentId, final.slug, final.addedAt, final.expiresAt]),
+        ['int8', 'uuid', 'text', 'timestamptz', 'timestamptz'],
+      )}
+      ON CONFLICT (user_id, segment_id) DO UPDATE SET
+        slug = excluded.slug, added_at = excluded.added_at, expires_at = excluded.expires_at`);
+  }
+  if (late.length > 0) {
+    await tx.query(sql.unsafe`
+      INSERT INTO segment_deletion_removals (user_id, segment_id, slug, deleted_at)
+      SELECT r.user_id, r.segment_id, r.slug, s.deleted_at
+      FROM ${sql.unnest(late.map((final) => [final.userId, final.segmentId, final.slug]), ['int8', 'uuid', 'text'])}
+        AS r(user_id, segment_id, slug)
+      JOIN segments s USING (segment_id)
+      ON CONFLICT DO NOTHING`);
+  }
+}

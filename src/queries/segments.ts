@@ -1,0 +1,86 @@
+// Segments and their members, from the read model.
+import { sql, type CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
+
+const segmentRow = z.object({
+  segment_id: z.string(),
+  slug: z.string(),
+  description: z.string().nullable(),
+  auto_assign_percent: z.string().nullable(),
+  created_at: z.date(),
+  member_count: z.number(),
+});
+
+export interface SegmentView {
+  segmentId: string;
+  slug: string;
+  description: string | null;
+  autoAssignPercent: number | null;
+  createdAt: Date;
+  memberCount: number;
+}
+
+function toView(row: z.infer<typeof segmentRow>): SegmentView {
+  return {
+    segmentId: row.segment_id,
+    slug: row.slug,
+    description: row.description,
+    autoAssignPercent: row.auto_assign_percent === null ? null : Number(row.auto_assign_percent),
+    createdAt: row.created_at,
+    memberCount: row.member_count,
+  };
+}
+
+const memberCount = (now: Date) => sql.fragment`
+  (SELECT count(*) FROM memberships m
+   WHERE m.segment_id = s.segment_id AND (m.expires_at IS NULL OR m.expires_at > ${now.toISOString()}::timestamptz))`;
+
+export async function liveSegments(db: CommonQueryMethods, now: Date): Promise<SegmentView[]> {
+  const rows = await db.any(sql.type(segmentRow)`
+    SELECT s.segment_id::text, s.slug, s.description, s.auto_assign_percent::text, s.created_at,
+           ${memberCount(now)} AS member_count
+    FROM segments s WHERE s.deleted_at IS NULL ORDER BY s.slug`);
+  return rows.map(toView);
+}
+
+export async function liveSegment(db: CommonQueryMethods, slug: string, now: Date): Promise<SegmentView | undefined> {
+  const row = await db.maybeOne(sql.type(segmentRow)`
+    SELECT s.segment_id::text, s.slug, s.description, s.auto_assign_percent::text, s.created_at,
+           ${memberCount(now)} AS member_count
+    FROM segments s WHERE s.deleted_at IS NULL AND s.slug = ${slug}`);
+  return row ? toView(row) : undefined;
+}
+
+const memberRow = z.object({ user_id: z.number(), added_at: z.date(), expires_at: z.date().nullable() });
+
+export interface MemberPage {
+  members: Array<{ userId: number; addedAt: Date; expiresAt: Date | null }>;
+  /** The last user id of this page when more may follow. */
+  nextAfter: number | null;
+}
+
+export async function membersOf(
+  db: CommonQueryMethods,
+  segmentId: string,
+  options: { limit: number; after: number; now: Date },
+): Promise<MemberPage> {
+  const rows = await db.any(sql.type(memberRow)`
+    SELECT user_id, added_at, expires_at FROM memberships
+    WHERE segment_id = ${segmentId} AND user_id > ${options.after}
+      AND (expires_at IS NULL OR expires_at > ${options.now.toISOString()}::timestamptz)
+    ORDER BY user_id LIMIT ${options.limit + 1}`);
+  const page = rows.slice(0, options.limit);
+  return {
+    members: page.map((row) => ({ userId: row.user_id, addedAt: row.added_at, expiresAt: row.expires_at })),
+    nextAfter: rows.length > options.limit ? page[page.length - 1]!.user_id : null,
+  };
+}
+
+/** Which of these segment ids belong to deleted segments. */
+export async function deletedSegmentIds(db: CommonQueryMethods, segmentIds: readonly string[]): Promise<Set<string>> {
+  if (segmentIds.length === 0) return new Set();
+  const ids = await db.anyFirst(sql.type(z.object({ segment_id: z.string() }))`
+    SELECT segment_id::text FROM segments
+    WHERE deleted_at IS NOT NULL AND segment_id = ANY(${sql.array(segmentIds, 'uuid')})`);
+  return new Set(ids);
+}

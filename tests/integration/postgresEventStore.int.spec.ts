@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
+import { WrongExpectedRevisionError, type NewEvent } from '../../src/eventstore/eventStore';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+
+const event = (type: string, data: unknown = {}): NewEvent => ({ id: randomUUID(), type, data, metadata: {} });
+
+describe('PostgreSQL event store', () => {
+  let db: TestDatabase;
+  let store: PostgresEventStore;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    store = new PostgresEventStore(db.pool, { connectionString: db.url, pollIntervalMs: 50 });
+  });
+  afterAll(async () => {
+    await store.close();
+    await db.drop();
+  });
+
+  it('appends to a new stream and reads it back in order', async () => {
+    const result = await store.append('s-1', [event('A', { n: 1 }), event('B', { n: 2 })], 'no_stream');
+    expect(result.revision).toBe(1);
+    const events = await store.readStream('s-1');
+    expect(events.map((e) => [e.type, e.revision, e.data])).toEqual([
+      ['A', 0, { n: 1 }],
+      ['B', 1, { n: 2 }],
+    ]);
+  });
+
+  it('rejects a wrong expected revision with a typed error and stores nothing', async () => {
+    await store.append('s-2', [event('A')], 'no_stream');
+    await expect(store.append('s-2', [event('B')], 'no_stream')).rejects.toBeInstanceOf(WrongExpectedRevisionError);
+    await expect(store.append('s-2', [event('B')], 5)).rejects.toBeInstanceOf(WrongExpectedRevisionError);
+    expect(await store.readStream('s-2')).toHaveLength(1);
+  });
+
+  it('appends to several streams all or nothing', async () => {
+    await store.append('s-3', [event('A')], 'no_stream');
+    await expect(
+      store.appendMany([
+        { stream: 's-4', events: [event('A')], expected: 'no_stream' },
+        { stream: 's-3', events: [event('B')], expected: 'no_stream' },
+      ]),
+    ).rejects.toBeInstanceOf(WrongExpectedRevisionError);
+    expect(await store.readStream('s-4')).toEqual([]);
+  });
+
+  it('lets exactly one of two writers at the same revision win', async () => {
+    await store.append('s-5', [event('A')], 'no_stream');
+    const results = await Promise.allSettled([store.append('s-5', [event('B')], 0), store.append('s-5', [event('C')], 0)]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'rejected' && r.reason instanceof WrongExpectedRevisionError)).toHaveLength(1);
+  });
+
+  it('never lets a reader of the global order skip an event whose transaction committed late', async () => {
+    const appenders = 8;
+    const perAppender = 40;
+    const seen: string[] = [];
+    const controller = new AbortController();
+    const expectedTotal = appenders * perAppender;
+    const start = (await store.readAll({ limit: 100_000 })).at(-1)?.position;
+    const reading = (async () => {
+      for await (const batch of store.subscribeToAll({ from: start, batchSize: 7, signal: controller.signal })) {
+        for (const e of batch) seen.push(e.id);
+        if (seen.length >= expectedTotal) controller.abort();
+      }
+    })();
+    const appended: string[] = [];
+    await Promise.all(
+      Array.from({ length: appenders }, async (_, a) => {
+        for (let i = 0; i < perAppender; i++) {
+          const e = event('Tick', { a, i });
+          appended.push(e.id);
+          await store.append(`tick-${a}-${i}`, [e], 'no_stream');
+        }
+      }),
+    );
+    const timeout = setTimeout(() => controller.abort(), 10_000);
+    await reading;
+    clearTimeout(timeout);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.sort()).toEqual(appended.sort());
+  });
+});
