@@ -1,0 +1,70 @@
+// Builds the fastify app (routes, validation, Swagger, errors, auth). It never listens: server.ts does.
+import { randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { ApiToken } from '../config';
+import { registerAuth } from './auth';
+import type { AppDeps } from './deps';
+import { registerProblemHandlers } from './problems';
+import { healthRoutes } from './routes/health';
+import { segmentRoutes } from './routes/segments';
+import { userRoutes } from './routes/users';
+
+export interface AppOptions {
+  logger?: FastifyBaseLogger;
+  bodyLimitBytes?: number;
+  apiTokens?: readonly ApiToken[];
+  publicUrl?: string;
+}
+
+export const API_VERSION = '1.0.0';
+
+export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: options.bodyLimitBytes ?? 4 * 1024 * 1024,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerProblemHandlers(app);
+  registerAuth(app, options.apiTokens ?? []);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Dynamic user segmentation service',
+        description:
+          'Segments, memberships and their history. Errors are RFC 7807 problem documents (application/problem+json).',
+        version: API_VERSION,
+      },
+      servers: options.publicUrl ? [{ url: options.publicUrl }] : [],
+      tags: [
+        { name: 'segments', description: 'Create, list and delete segments; list and change their members' },
+        { name: 'users', description: "A user's segments" },
+        { name: 'operations', description: 'Health and projections' },
+      ],
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Only when API_TOKENS is configured' } },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes, deps);
+  await app.register(segmentRoutes, deps);
+  await app.register(userRoutes, deps);
+  return app;
+}

@@ -1,0 +1,91 @@
+// The one place where errors become RFC 7807 problem documents. Routes never set error statuses.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { BackendTerminatedError, ConnectionError, StatementTimeoutError } from 'slonik';
+import { DomainError } from '../domain/errors';
+import { EventStoreUnavailableError } from '../eventstore/eventStore';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  [extra: string]: unknown;
+}
+
+export const problemType = (name: string): string => `/problems/${name}`;
+
+export class HttpProblem extends Error {
+  constructor(readonly problem: Problem) {
+    super(problem.detail ?? problem.title);
+  }
+}
+
+export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  return reply.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P03']);
+
+function isUnavailable(error: unknown): boolean {
+  if (error instanceof ConnectionError || error instanceof BackendTerminatedError || error instanceof EventStoreUnavailableError) {
+    return true;
+  }
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
+  const cause = (error as { cause?: unknown })?.cause;
+  return cause !== undefined && cause !== error && isUnavailable(cause);
+}
+
+export function problemFor(error: unknown, request: FastifyRequest): Problem {
+  if (error instanceof HttpProblem) return error.problem;
+  if (error instanceof DomainError) {
+    return { type: problemType(error.problemType), title: error.title, status: error.status, detail: error.message, ...error.extras() };
+  }
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const where = (error as { validationContext?: string }).validationContext ?? 'body';
+    const errors = error.validation.map((item) => {
+      const issuePath = item.params.issue.path.join('.');
+      return { path: where === 'body' ? issuePath : [where, issuePath].filter(Boolean).join('.'), message: item.params.issue.message };
+    });
+    return {
+      type: problemType('validation'),
+      title: 'Invalid request',
+      status: 400,
+      detail: errors.map((e) => `${e.path || where}: ${e.message}`).join('; '),
+      errors,
+    };
+  }
+  const fastifyError = error as FastifyError;
+  if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return { type: problemType('body-too-large'), title: 'Request body too large', status: 413, detail: fastifyError.message };
+  }
+  if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return { type: problemType('unsupported-media-type'), title: 'Unsupported media type', status: 415, detail: 'send JSON (Content-Type: application/json)' };
+  }
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    // Malformed JSON, empty body with a JSON content type, and the like.
+    return { type: problemType('bad-request'), title: 'Bad request', status: fastifyError.statusCode, detail: fastifyError.message };
+  }
+  if (isUnavailable(error)) {
+    return { type: problemType('unavailable'), title: 'Service unavailable', status: 503, detail: 'the database or the event store does not answer; retry later' };
+  }
+  if (error instanceof StatementTimeoutError) {
+    return { type: problemType('timeout'), title: 'Timed out', status: 503, detail: 'the database did not answer in time; retry later' };
+  }
+  request.log.error({ err: error }, 'unexpected error');
+  return { type: problemType('internal'), title: 'Internal error', status: 500, detail: `request ${request.id} failed; the log has the details` };
+}
+
+export function registerProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => {
+    const problem = problemFor(error, request);
+    if (problem.status >= 500 && problem.status !== 500) request.log.warn({ err: error }, problem.title);
+    return sendProblem(reply, problem);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, { type: problemType('not-found'), title: 'Not found', status: 404, detail: `no route ${request.method} ${request.url.split('?')[0]}` }),
+  );
+}

@@ -1,0 +1,137 @@
+// A user's segments: change them (add and remove, all or nothing) and read them.
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { parsePosition, formatPosition } from '../../eventstore/position';
+import { activeSegmentsOf } from '../../queries/userSegments';
+import type { AppDeps } from '../deps';
+import { HttpProblem, problemType } from '../problems';
+import { positionSchema, problemSchema, reportDuplicates, slugSchema, userIdParam, userIdSchema, userSegmentSchema } from '../schemas';
+
+const MAX_LIST = 1_000;
+const READ_YOUR_WRITES_TIMEOUT_MS = 5_000;
+
+const addEntry = z.union([slugSchema, z.object({ slug: slugSchema }).strict()]);
+
+const updateBody = z
+  .object({
+    add: z.array(addEntry).max(MAX_LIST).default([]),
+    remove: z.array(slugSchema).max(MAX_LIST).default([]),
+    expectedVersion: z.number().int().min(0).optional().describe('Fail with 409 unless the user is at this version'),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    if (body.add.length === 0 && body.remove.length === 0) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['add'], message: 'name at least one segment to add or remove' });
+    }
+    const added = body.add.map((entry) => (typeof entry === 'string' ? entry : entry.slug));
+    reportDuplicates(added, ['add'], ctx, 'segment');
+    reportDuplicates(body.remove, ['remove'], ctx, 'segment');
+    const adding = new Set(added);
+    body.remove.forEach((slug, index) => {
+      if (adding.has(slug)) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['remove', index], message: `segment ${slug} is both in add and remove` });
+      }
+    });
+  });
+
+const userParams = z.object({ userId: userIdParam });
+
+const readHeaders = z.object({
+  'x-min-position': positionSchema.optional().describe('Wait up to 5 s until the read model has applied this position'),
+});
+
+const segmentsResponse = z.object({ userId: userIdSchema, segments: z.array(userSegmentSchema) });
+
+const errors = { 400: problemSchema, 401: problemSchema, 403: problemSchema, 503: problemSchema };
+
+export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
+  app.post(
+    '/users/:userId/segments',
+    {
+      config: { scope: 'write' },
+      schema: {
+        tags: ['users'],
+        summary: "Add and remove a user's segments, all or nothing",
+        params: userParams,
+        body: updateBody,
+        response: {
+          200: z.object({
+            userId: userIdSchema,
+            added: z.array(slugSchema).describe('Segments that were not active before'),
+            removed: z.array(slugSchema).describe('Segments that were active before'),
+            segments: z.array(userSegmentSchema).describe("The user's active segments after the change"),
+            version: z.number().int().describe("Number of events in the user's stream"),
+            position: positionSchema.nullable(),
+          }),
+          ...errors,
+          409: problemSchema,
+          422: problemSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { userId } = request.params;
+      const result = await deps.userCommands.updateUserSegments(
+        {
+          userId,
+          add: request.body.add.map((entry) => (typeof entry === 'string' ? entry : entry.slug)),
+          remove: request.body.remove,
+          expectedVersion: request.body.expectedVersion,
+        },
+        { actor: request.actor, requestId: request.id, source: 'api' },
+      );
+      return {
+        userId,
+        added: result.added,
+        removed: result.removed,
+        segments: result.memberships.map((membership) => ({
+          slug: membership.slug,
+          source: 'manual' as const,
+          addedAt: membership.addedAt,
+          expiresAt: membership.expiresAt,
+        })),
+        version: result.version,
+        position: result.position ? formatPosition(result.position) : null,
+      };
+    },
+  );
+
+  app.get(
+    '/users/:userId/segments',
+    {
+      config: { scope: 'read' },
+      schema: {
+        tags: ['users'],
+        summary: "A user's active segments, sorted by slug",
+        params: userParams,
+        headers: readHeaders,
+        response: { 200: segmentsResponse, ...errors, 504: problemSchema },
+      },
+    },
+    async (request) => {
+      const minPosition = request.headers['x-min-position'];
+      if (minPosition !== undefined) {
+        const reached = await deps.waitForReadModel(parsePosition(minPosition)!, READ_YOUR_WRITES_TIMEOUT_MS);
+        if (!reached) {
+          throw new HttpProblem({
+            type: problemType('position-not-reached'),
+            title: 'Read model behind',
+            status: 504,
+            detail: `the read model did not reach position ${minPosition} within ${READ_YOUR_WRITES_TIMEOUT_MS / 1000} s`,
+          });
+        }
+      }
+      const { userId } = request.params;
+      const segments = await activeSegmentsOf(deps.readModel, userId, deps.clock.now());
+      return {
+        userId,
+        segments: segments.map((segment) => ({
+          slug: segment.slug,
+          source: segment.source,
+          addedAt: segment.addedAt.toISOString(),
+          expiresAt: segment.expiresAt?.toISOString() ?? null,
+        })),
+      };
+    },
+  );
+};

@@ -1,0 +1,70 @@
+// Request and response schemas shared by the routes; the OpenAPI document is generated from them.
+import { z } from 'zod';
+
+export const MAX_USER_ID = Number.MAX_SAFE_INTEGER;
+
+export const slugSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "-" and "." only, starting with a letter or digit')
+  .describe('Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30');
+
+export const userIdSchema = z.number().int().min(1).max(MAX_USER_ID).describe('User id: a positive safe integer');
+
+/** A user id in a path: digits only, then a number. */
+export const userIdParam = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, 'a positive integer without sign or leading zeros')
+  .transform(Number)
+  .refine((value) => value <= MAX_USER_ID, `at most ${MAX_USER_ID}`)
+  .describe('User id: a positive integer up to 9007199254740991');
+
+export const timeSchema = z.string().datetime().describe('RFC 3339 time in UTC with milliseconds');
+
+export const positionSchema = z
+  .string()
+  .regex(/^\d{1,20}\/\d{1,20}$/)
+  .describe('A place in the global event order; send it back as X-Min-Position to read your own write');
+
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string().optional(),
+    instance: z.string().optional(),
+    slugs: z.array(z.string()).optional(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .passthrough()
+  .describe('RFC 7807 problem details (application/problem+json)');
+
+export const segmentSchema = z.object({
+  slug: slugSchema,
+  description: z.string().nullable(),
+  autoAssignPercent: z.number().nullable(),
+  createdAt: timeSchema,
+});
+
+export const segmentWithCountSchema = segmentSchema.extend({
+  memberCount: z.number().int().describe('Explicit, unexpired members'),
+});
+
+export const userSegmentSchema = z.object({
+  slug: slugSchema,
+  source: z.enum(['manual', 'auto']),
+  addedAt: timeSchema,
+  expiresAt: timeSchema.nullable(),
+});
+
+/** Marks duplicates in a list as issues at their own index. */
+export function reportDuplicates<T>(values: readonly T[], path: (string | number)[], ctx: z.RefinementCtx, what: string): void {
+  const seen = new Set<T>();
+  values.forEach((value, index) => {
+    if (seen.has(value)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, index], message: `${what} ${String(value)} is listed twice` });
+    }
+    seen.add(value);
+  });
+}

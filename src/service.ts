@@ -1,0 +1,154 @@
+// Wires the parts of the service for one process: event store, commands, projections, HTTP app.
+// Used by server.ts (with config) and by tests (with a test database and a test clock).
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { sql, type DatabasePool } from 'slonik';
+import { z } from 'zod';
+import { buildApp } from './api/app';
+import type { AppDeps, ProjectionStatusView, ReadinessCheck } from './api/deps';
+import { createSegmentCommands } from './commands/segmentCommands';
+import { createUserCommands } from './commands/userCommands';
+import type { ApiToken, Role } from './config';
+import type { EventStore, Position } from './eventstore/eventStore';
+import { comparePositions, formatPosition } from './eventstore/position';
+import { PostgresEventStore } from './eventstore/postgres/postgresEventStore';
+import { systemClock, type Clock } from './infra/clock';
+import { readCheckpoint, readCheckpoints } from './projections/checkpoints';
+import { createReadModelProjection, READ_MODEL_PROJECTION } from './projections/readModel/readModelProjection';
+import { ProjectionRunner } from './projections/runner';
+import { createSegmentDeletionSweep } from './projections/segmentDeletionSweep';
+import { deletedSegmentIds } from './queries/segments';
+
+export interface ServiceOptions {
+  pool: DatabasePool;
+  databaseUrl: string;
+  roles: ReadonlySet<Role>;
+  clock?: Clock;
+  store?: EventStore;
+  logger?: Logger;
+  apiTokens?: readonly ApiToken[];
+  bodyLimitBytes?: number;
+  publicUrl?: string;
+  /** Events per projection batch. */
+  batchSize?: number;
+}
+
+export interface Service {
+  app: FastifyInstance;
+  store: EventStore;
+  runner: ProjectionRunner | undefined;
+  /** Starts the projector and timers of this process's roles. */
+  start(): void;
+  stop(): Promise<void>;
+}
+
+const lagRow = z.object({ lag: z.number() });
+
+export async function createService(options: ServiceOptions): Promise<Service> {
+  const { pool, roles } = options;
+  const clock = options.clock ?? systemClock;
+  const store = options.store ?? new PostgresEventStore(pool, { connectionString: options.databaseUrl });
+  const segmentCommands = createSegmentCommands({ store, clock });
+  const userCommands = createUserCommands({ store, clock, deletedSegmentIds: (ids) => deletedSegmentIds(pool, ids) });
+
+  const logger = options.logger ?? pino({ level: 'silent' });
+
+  let runner: ProjectionRunner | undefined;
+  let sweep: ReturnType<typeof createSegmentDeletionSweep> | undefined;
+  if (roles.has('projector')) {
+    sweep = createSegmentDeletionSweep({ pool, userCommands, logger });
+    const wakeSweep = sweep.wake;
+    runner = new ProjectionRunner({
+      pool,
+      store,
+      projection: createReadModelProjection(),
+      logger,
+      batchSize: options.batchSize,
+      onBatchCommitted: () => wakeSweep(),
+    });
+  }
+
+  async function waitForReadModel(position: Position, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const local = runner?.status().position;
+      const reached = local ?? (await readCheckpoint(pool, READ_MODEL_PROJECTION))?.position;
+      if (reached && comparePositions(reached, position) >= 0) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  async function readiness(): Promise<ReadinessCheck[]> {
+    const checks: ReadinessCheck[] = [];
+    const probe = async (name: string, work: () => Promise<unknown>) => {
+      try {
+        await work();
+        checks.push({ name, ok: true });
+      } catch (error) {
+        checks.push({ name, ok: false, detail: error instanceof Error ? error.message : String(error) });
+      }
+    };
+    await probe('database', () => pool.query(sql.unsafe`SELECT 1`));
+    await probe('event store', () => store.ping());
+    if (runner) {
+      const status = runner.status();
+      checks.push({
+        name: `projection ${status.projection}`,
+        ok: status.state !== 'failing' && status.state !== 'stopped',
+        detail: status.state === 'failing' ? (status.lastError ?? 'failing') : status.state,
+      });
+    }
+    return checks;
+  }
+
+  async function projections(): Promise<ProjectionStatusView[]> {
+    const checkpoints = await readCheckpoints(pool);
+    const names = new Set([...checkpoints.map((c) => c.projection), ...(runner ? [runner.status().projection] : [])]);
+    return Promise.all(
+      [...names].sort().map(async (name) => {
+        const checkpoint = checkpoints.find((c) => c.projection === name);
+        const local = runner?.status().projection === name ? runner.status() : undefined;
+        const from = checkpoint?.position ?? { commit: 0n, prepare: 0n };
+        const lag = await pool.oneFirst(sql.type(lagRow)`
+          SELECT count(*)::int8 AS lag FROM (
+            SELECT 1 FROM events
+            WHERE (transaction_id, global_position) > (${from.commit.toString()}::xid8, ${from.prepare.toString()}::int8)
+            LIMIT 1000000) pending`).catch(() => null);
+        return {
+          projection: name,
+          state: local?.state ?? 'remote',
+          position: checkpoint ? formatPosition(checkpoint.position) : null,
+          eventsApplied: checkpoint?.eventsApplied ?? 0,
+          lagEvents: lag,
+          lastAppliedAt: checkpoint?.updatedAt.toISOString() ?? null,
+          lastError: local?.lastError ?? null,
+        };
+      }),
+    );
+  }
+
+  const deps: AppDeps = { readModel: pool, segmentCommands, userCommands, clock, waitForReadModel, readiness, projections };
+  const app = await buildApp(deps, {
+    logger,
+    apiTokens: options.apiTokens,
+    bodyLimitBytes: options.bodyLimitBytes,
+    publicUrl: options.publicUrl,
+  });
+
+  return {
+    app,
+    store,
+    runner,
+    start() {
+      runner?.start();
+      sweep?.start();
+    },
+    async stop() {
+      await app.close();
+      await sweep?.stop();
+      await runner?.stop();
+      await store.close();
+    },
+  };
+}
