@@ -55,7 +55,10 @@ export function decideUser(command: UserCommand, state: UserState, context: User
       if (!membership) return [];
       // A membership that expired before the deletion ended then, not at the deletion.
       if (!isActive(membership, new Date(deletedAt))) return [expiry(userId, membership)];
-      return [{ type: 'MembershipRemoved', data: { userId, segmentId, slug, reason: 'segment_deleted', effectiveAt: deletedAt } }];
+      // An add that raced with the deletion may carry a later time than the deletion: the removal
+      // then takes effect at the add, so history never shows the user in the segment afterwards.
+      const effectiveAt = Date.parse(membership.addedAt) > Date.parse(deletedAt) ? membership.addedAt : deletedAt;
+      return [{ type: 'MembershipRemoved', data: { userId, segmentId, slug, reason: 'segment_deleted', effectiveAt } }];
     }
     default: {
       const unhandled: never = command;
@@ -73,6 +76,8 @@ function decideUpdate(
   if (unknown.length > 0) throw new UnknownSegmentsError([...new Set(unknown)]);
 
   const events: MembershipEvent[] = [];
+  // Each segment is decided once per command, even if a caller names it twice.
+  const decided = new Set<string>();
   const activeMembershipOf = (segment: LiveSegment): Membership | undefined => {
     const membership = state.memberships.get(segment.segmentId);
     if (membership && !isActive(membership, now)) {
@@ -85,6 +90,8 @@ function decideUpdate(
 
   for (const slug of remove) {
     const segment = segments.get(slug)!;
+    if (decided.has(segment.segmentId)) continue;
+    decided.add(segment.segmentId);
     if (!activeMembershipOf(segment)) continue;
     events.push({
       type: 'MembershipRemoved',
@@ -93,6 +100,8 @@ function decideUpdate(
   }
   for (const slug of add) {
     const segment = segments.get(slug)!;
+    if (decided.has(segment.segmentId)) continue;
+    decided.add(segment.segmentId);
     if (activeMembershipOf(segment)) continue;
     events.push({
       type: 'MembershipAdded',

@@ -66,7 +66,10 @@ export interface EventStore {
   readStreams(streams: readonly string[]): Promise<Map<string, RecordedEvent[]>>;
   /** Up to `limit` events after `from` in global order; never skips an event committed later. */
   readAll(options: { from?: Position; limit: number }): Promise<RecordedEvent[]>;
-  /** Batches of events after `from` in global order, as they are appended, until the signal aborts. */
+  /**
+   * Batches of events after `from` in global order, as they are appended, until the signal aborts.
+   * An empty batch says the subscriber has caught up with everything stored so far.
+   */
   subscribeToAll(options: SubscribeOptions): AsyncIterable<RecordedEvent[]>;
   /** Throws when the store cannot be reached. */
   ping(): Promise<void>;

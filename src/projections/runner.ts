@@ -95,6 +95,10 @@ export class ProjectionRunner {
     logger.info({ projection: projection.name, from: checkpoint?.position?.toString() }, 'projection active');
 
     for await (const batch of store.subscribeToAll({ from: checkpoint?.position, batchSize, signal })) {
+      if (batch.length === 0) {
+        this.current.state = 'live';
+        continue;
+      }
       const last = batch[batch.length - 1]!.position;
       await connection.transaction(async (tx) => {
         await projection.applyBatch(tx, batch);

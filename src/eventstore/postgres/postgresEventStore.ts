@@ -185,13 +185,18 @@ export class PostgresEventStore implements EventStore {
   async *subscribeToAll(options: SubscribeOptions): AsyncIterable<RecordedEvent[]> {
     let from = options.from;
     const listener = await this.appendListener();
+    let caughtUp = false;
     while (!options.signal.aborted) {
       const wake = listener.next();
       const batch = await this.readAll({ from, limit: options.batchSize });
       if (batch.length > 0) {
         from = batch[batch.length - 1]!.position;
+        caughtUp = batch.length < options.batchSize;
         yield batch;
-        if (batch.length === options.batchSize) continue;
+        if (!caughtUp) continue;
+      } else if (!caughtUp) {
+        caughtUp = true;
+        yield batch;
       }
       await waitForAppend(wake, this.pollIntervalMs, options.signal);
     }
