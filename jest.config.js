@@ -8,8 +8,8 @@ module.exports = {
   transform: {
     '^.+\\.(t|j)s$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs', ignoreDynamic: true } }],
   },
-  // slonik needs these ESM-only packages; jest's module loader wants them as CommonJS.
-  transformIgnorePatterns: ['/node_modules/(?!(p-limit|yocto-queue)/)'],
+  // slonik and light-my-request need these ESM-only packages; jest's loader wants CommonJS.
+  transformIgnorePatterns: ['/node_modules/(?!(p-limit|yocto-queue|cookie)/)'],
   globalSetup: '<rootDir>/tests/support/globalSetup.ts',
   globalTeardown: '<rootDir>/tests/support/globalTeardown.ts',
   reporters: ['default', '<rootDir>/tests/support/summaryReporter.js'],

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
-import { applySchema, createDatabasePool } from './infra/database';
+import { applySchema, closePool, createDatabasePool } from './infra/database';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './infra/embeddedPostgres';
 import { createService, type Service } from './service';
 
@@ -63,7 +63,7 @@ async function main(config: Config): Promise<void> {
       force.unref();
       try {
         await running.stop();
-        await pool.end();
+        await closePool(pool);
       } finally {
         await stopEmbedded();
         logger.info('stopped');

@@ -32,6 +32,8 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
     requestIdHeader: false,
   }).withTypeProvider<ZodTypeProvider>();
 
+  // JSON only: a text body is 415, not a string handed to the JSON schemas.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerProblemHandlers(app);

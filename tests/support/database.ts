@@ -1,7 +1,7 @@
 // A fresh database with the service's schema for one test file.
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { applySchema, createDatabasePool, type DatabasePool } from '../../src/infra/database';
+import { applySchema, closePool, createDatabasePool, type DatabasePool } from '../../src/infra/database';
 
 export interface TestDatabase {
   url: string;
@@ -36,7 +36,7 @@ export async function createTestDatabase(options: { poolSize?: number } = {}): P
     url: url.toString(),
     pool,
     async drop() {
-      await pool.end();
+      await closePool(pool);
       await withAdmin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
   };

@@ -1,0 +1,72 @@
+// The whole service (all roles) on a fresh test database, driven through fastify's inject.
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { sql } from 'slonik';
+import { z } from 'zod';
+import type { Role } from '../../src/config';
+import type { Clock } from '../../src/infra/clock';
+import { createService, type Service, type ServiceOptions } from '../../src/service';
+import { createTestDatabase, type TestDatabase } from './database';
+
+export interface TestService {
+  service: Service;
+  db: TestDatabase;
+  request(options: InjectOptions): Promise<LightMyRequestResponse>;
+  /** Waits until the read model has applied every event appended so far. */
+  settle(): Promise<void>;
+  /** Row counts of every table: a failed request must leave them all as they were. */
+  snapshot(): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+export async function startTestService(
+  options: { roles?: Role[]; clock?: Clock } & Pick<ServiceOptions, 'apiTokens' | 'bodyLimitBytes' | 'batchSize'> = {},
+): Promise<TestService> {
+  const db = await createTestDatabase({ poolSize: 20 });
+  const service = await createService({
+    pool: db.pool,
+    databaseUrl: db.url,
+    roles: new Set(options.roles ?? ['api', 'projector', 'timer']),
+    clock: options.clock,
+    apiTokens: options.apiTokens,
+    bodyLimitBytes: options.bodyLimitBytes,
+    batchSize: options.batchSize,
+  });
+  service.start();
+  await service.app.ready();
+
+  const settle = async () => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const pending = await db.pool.oneFirst(sql.type(z.object({ pending: z.boolean() }))`
+        SELECT EXISTS (
+          SELECT 1 FROM events e
+          WHERE NOT EXISTS (SELECT 1 FROM projection_checkpoints c
+                            WHERE c.projection = 'read_model'
+                              AND (e.transaction_id::text::numeric, e.global_position) <= (c.commit_position, c.prepare_position))
+        ) OR EXISTS (SELECT 1 FROM segment_deletion_removals) AS pending`);
+      if (!pending) return;
+      if (Date.now() > deadline) throw new Error('the projection did not catch up within 15 s');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+
+  return {
+    service,
+    db,
+    request: (injectOptions) => service.app.inject(injectOptions),
+    settle,
+    async snapshot() {
+      await settle();
+      const counts = await db.pool.one(sql.type(z.record(z.number()))`
+        SELECT (SELECT count(*) FROM events) AS events,
+               (SELECT count(*) FROM segments) AS segments,
+               (SELECT count(*) FROM memberships) AS memberships,
+               (SELECT count(*) FROM membership_audit) AS audit`);
+      return counts;
+    },
+    async close() {
+      await service.stop();
+      await db.drop();
+    },
+  };
+}
