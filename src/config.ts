@@ -89,6 +89,13 @@ const environmentSchema = z
     DATABASE_POOL_SIZE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(200).default(10)),
   })
   .superRefine((env, ctx) => {
+    if (env.EVENT_STORE === 'eventstoredb') {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['EVENT_STORE'],
+        message: 'eventstoredb is not available in this version; use postgres (the default)',
+      });
+    }
     if (env.EVENT_STORE === 'eventstoredb' && !env.EVENTSTORE_CONNECTION_STRING) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,

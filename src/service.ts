@@ -17,6 +17,7 @@ import { readCheckpoint, readCheckpoints } from './projections/checkpoints';
 import { createReadModelProjection, READ_MODEL_PROJECTION } from './projections/readModel/readModelProjection';
 import { ProjectionRunner } from './projections/runner';
 import { createSegmentDeletionSweep } from './projections/segmentDeletionSweep';
+import { isConnectionError } from './infra/pgErrors';
 import { deletedSegmentIds } from './queries/segments';
 
 export interface ServiceOptions {
@@ -70,10 +71,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
 
   async function waitForReadModel(position: Position, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
+    const applied = (reached: Position | null | undefined) => reached != null && comparePositions(reached, position) >= 0;
     for (;;) {
-      const local = runner?.status().position;
-      const reached = local ?? (await readCheckpoint(pool, READ_MODEL_PROJECTION))?.position;
-      if (reached && comparePositions(reached, position) >= 0) return true;
+      // This process's projector, when it runs here, knows first; the checkpoint row is the truth
+      // when another instance holds the projection.
+      if (applied(runner?.status().position)) return true;
+      if (applied((await readCheckpoint(pool, READ_MODEL_PROJECTION))?.position)) return true;
       if (Date.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -86,7 +89,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         await work();
         checks.push({ name, ok: true });
       } catch (error) {
-        checks.push({ name, ok: false, detail: error instanceof Error ? error.message : String(error) });
+        logger.warn({ err: error, check: name }, 'readiness check failed');
+        // The reason goes to the log; the answer names the part without internal addresses.
+        checks.push({ name, ok: false, detail: isConnectionError(error) ? 'does not answer' : 'failing' });
       }
     };
     await probe('database', () => pool.query(sql.unsafe`SELECT 1`));
@@ -96,7 +101,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       checks.push({
         name: `projection ${status.projection}`,
         ok: status.state !== 'failing' && status.state !== 'stopped',
-        detail: status.state === 'failing' ? (status.lastError ?? 'failing') : status.state,
+        // The error itself is in the log and in GET /projections (admin only).
+        detail: status.state === 'failing' ? 'failing' : status.state,
       });
     }
     return checks;

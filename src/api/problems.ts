@@ -1,9 +1,10 @@
 // The one place where errors become RFC 7807 problem documents. Routes never set error statuses.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { BackendTerminatedError, BackendTerminatedUnexpectedlyError, ConnectionError, StatementTimeoutError } from 'slonik';
+import { StatementTimeoutError } from 'slonik';
 import { DomainError } from '../domain/errors';
 import { EventStoreUnavailableError } from '../eventstore/eventStore';
+import { isConnectionError } from '../infra/pgErrors';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -27,21 +28,8 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
   return reply.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P03']);
-
 function isUnavailable(error: unknown): boolean {
-  if (
-    error instanceof ConnectionError ||
-    error instanceof BackendTerminatedError ||
-    error instanceof BackendTerminatedUnexpectedlyError ||
-    error instanceof EventStoreUnavailableError
-  ) {
-    return true;
-  }
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
-  const cause = (error as { cause?: unknown })?.cause;
-  return cause !== undefined && cause !== error && isUnavailable(cause);
+  return error instanceof EventStoreUnavailableError || isConnectionError(error);
 }
 
 export function problemFor(error: unknown, request: FastifyRequest): Problem {

@@ -100,6 +100,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
     port,
-    stop: () => pg.stop(),
+    // stop() waits for the server's exit; if it already died, that never comes.
+    stop: () => Promise.race([pg.stop(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]),
   };
 }

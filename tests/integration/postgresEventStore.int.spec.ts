@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'slonik';
+import { z } from 'zod';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
 import { WrongExpectedRevisionError, type NewEvent } from '../../src/eventstore/eventStore';
 import { createTestDatabase, type TestDatabase } from '../support/database';
@@ -59,7 +61,12 @@ describe('PostgreSQL event store', () => {
     const seen: string[] = [];
     const controller = new AbortController();
     const expectedTotal = appenders * perAppender;
-    const start = (await store.readAll({ limit: 100_000 })).at(-1)?.position;
+    // The newest stored event, read from the table itself: readAll may still hold back events that
+    // committed while a transaction elsewhere on the server (xids are cluster-wide) was running.
+    const newest = await db.pool.maybeOne(sql.type(z.object({ commit: z.string(), prepare: z.number() }))`
+      SELECT transaction_id::text AS commit, global_position AS prepare FROM events
+      ORDER BY transaction_id DESC, global_position DESC LIMIT 1`);
+    const start = newest ? { commit: BigInt(newest.commit), prepare: BigInt(newest.prepare) } : undefined;
     const reading = (async () => {
       for await (const batch of store.subscribeToAll({ from: start, batchSize: 7, signal: controller.signal })) {
         for (const e of batch) seen.push(e.id);

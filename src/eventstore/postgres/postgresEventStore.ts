@@ -1,5 +1,5 @@
 // The PostgreSQL adapter of the event-store port: one `events` table, see infra/sql/schema.sql.
-import { sql, UniqueIntegrityConstraintViolationError, type DatabasePool } from 'slonik';
+import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import {
   EventStoreUnavailableError,
@@ -13,6 +13,7 @@ import {
   type StreamWrite,
   type SubscribeOptions,
 } from '../eventStore';
+import { uniqueViolationConstraint } from '../../infra/pgErrors';
 import { AppendListener, waitForAppend } from './appendListener';
 
 const recordedRow = z.object({
@@ -134,9 +135,8 @@ export class PostgresEventStore implements EventStore {
     try {
       inserted = writes.length === 1 ? await insert(this.pool) : await this.pool.transaction(insert);
     } catch (error) {
-      if (error instanceof UniqueIntegrityConstraintViolationError) {
-        throw this.conflictFrom(writes, error.constraint);
-      }
+      const constraint = uniqueViolationConstraint(error);
+      if (constraint !== undefined) throw this.conflictFrom(writes, constraint);
       throw error;
     }
 
@@ -222,7 +222,7 @@ export class PostgresEventStore implements EventStore {
     return this.listener;
   }
 
-  private conflictFrom(writes: StreamWrite[], constraint: string | null): Error {
+  private conflictFrom(writes: StreamWrite[], constraint: string): Error {
     if (constraint === 'events_event_id_unique') {
       return new Error('an event with the same id was already appended');
     }

@@ -1,0 +1,71 @@
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config';
+
+const problemsOf = (env: NodeJS.ProcessEnv): string[] => {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected the configuration to be refused');
+};
+
+describe('configuration from the environment', () => {
+  it('serves a newcomer with no variables at all: loopback 8080, embedded PostgreSQL, every role', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      databaseUrl: undefined,
+      dataDir: path.resolve('.data'),
+      eventStore: 'postgres',
+      publicUrl: 'http://127.0.0.1:8080',
+      apiTokens: [],
+      logLevel: 'info',
+    });
+    expect([...config.roles].sort()).toEqual(['api', 'projector', 'timer']);
+  });
+
+  it('reads every variable it knows', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      HOST: '0.0.0.0',
+      DATABASE_URL: 'postgres://app@db:5432/segments',
+      DATA_DIR: '/var/lib/segments',
+      PUBLIC_URL: 'https://segments.example.com/',
+      ROLES: 'api, projector',
+      API_TOKENS: 'dashboard:read-token-0123456789:read,ops:admin-token-0123456789:admin',
+      LOG_LEVEL: 'debug',
+    });
+    expect(config).toMatchObject({
+      port: 9000,
+      host: '0.0.0.0',
+      databaseUrl: 'postgres://app@db:5432/segments',
+      dataDir: '/var/lib/segments',
+      publicUrl: 'https://segments.example.com',
+      apiTokens: [
+        { name: 'dashboard', token: 'read-token-0123456789', scope: 'read' },
+        { name: 'ops', token: 'admin-token-0123456789', scope: 'admin' },
+      ],
+      logLevel: 'debug',
+    });
+    expect([...config.roles].sort()).toEqual(['api', 'projector']);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ DATABASE_URL: 'mysql://x@y/z' }, 'DATABASE_URL'],
+    [{ ROLES: 'api,cooking' }, 'ROLES'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ API_TOKENS: 'dashboard:short:read' }, 'API_TOKENS'],
+    [{ API_TOKENS: 'dashboard:read-token-0123456789:superuser' }, 'API_TOKENS'],
+    [{ HOST: '0.0.0.0' }, 'API_TOKENS'],
+    [{ EVENT_STORE: 'kafka' }, 'EVENT_STORE'],
+    [{ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: 'esdb://127.0.0.1:2113?tls=false' }, 'EVENT_STORE'],
+  ])('a bad value %p stops start-up naming %s', (env, variable) => {
+    const problems = problemsOf(env);
+    expect(problems.some((problem) => problem.startsWith(`${variable}:`))).toBe(true);
+  });
+});
