@@ -3,11 +3,13 @@ import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiToken } from '../config';
 import { registerAuth } from './auth';
 import type { AppDeps } from './deps';
 import { registerProblemHandlers } from './problems';
+import { registerReadYourWrites } from './readYourWrites';
+import { fastSerializerCompiler } from './serializer';
 import { healthRoutes } from './routes/health';
 import { segmentRoutes } from './routes/segments';
 import { userRoutes } from './routes/users';
@@ -35,9 +37,10 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
   // JSON only: a text body is 415, not a string handed to the JSON schemas.
   app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  app.setSerializerCompiler(fastSerializerCompiler);
   registerProblemHandlers(app);
   registerAuth(app, options.apiTokens ?? []);
+  registerReadYourWrites(app, deps.waitForReadModel);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

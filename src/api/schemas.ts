@@ -24,7 +24,7 @@ export const timeSchema = z.string().datetime().describe('RFC 3339 time in UTC w
 
 export const positionSchema = z
   .string()
-  .regex(/^\d{1,20}\/\d{1,20}$/)
+  .regex(/^\d{1,20}\/\d{1,20}$/, 'expected a position as returned by a write, like "812/45"')
   .describe('A place in the global event order; send it back as X-Min-Position to read your own write');
 
 export const problemSchema = z

@@ -1,6 +1,6 @@
 // Command handlers for segments: load the segment's stream, decide, append.
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { EventStore } from '../eventstore/eventStore';
+import type { EventStore, Position } from '../eventstore/eventStore';
 import type { EventMetadata } from '../events/metadata';
 import type { SegmentEvent } from '../events/segmentEvents';
 import { segmentStream } from '../events/streams';
@@ -12,8 +12,9 @@ export interface SegmentCommands {
   createSegment(
     input: { slug: string; description: string | null; autoAssignPercent: number | null },
     metadata: Omit<EventMetadata, 'occurredAt'>,
-  ): Promise<Extract<SegmentState, { status: 'live' }>>;
-  deleteSegment(slug: string, metadata: Omit<EventMetadata, 'occurredAt'>): Promise<void>;
+  ): Promise<{ segment: Extract<SegmentState, { status: 'live' }>; position: Position }>;
+  /** Returns the position of the deletion. */
+  deleteSegment(slug: string, metadata: Omit<EventMetadata, 'occurredAt'>): Promise<Position>;
 }
 
 export function createSegmentCommands(deps: { store: EventStore; clock: Clock }): SegmentCommands {
@@ -26,14 +27,18 @@ export function createSegmentCommands(deps: { store: EventStore; clock: Clock })
       const state = foldEvents<SegmentState, SegmentEvent>(history, initialSegmentState, evolveSegment);
       const now = clock.now();
       const events = decideSegment(command, state, now);
-      await store.append(stream, toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }), expectedAfter(history));
-      return events.reduce(evolveSegment, state);
+      const { position } = await store.append(
+        stream,
+        toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }),
+        expectedAfter(history),
+      );
+      return { state: events.reduce(evolveSegment, state), position };
     });
   }
 
   return {
     async createSegment(input, metadata) {
-      const state = await handle(
+      const { state, position } = await handle(
         input.slug,
         {
           type: 'CreateSegment',
@@ -42,10 +47,10 @@ export function createSegmentCommands(deps: { store: EventStore; clock: Clock })
         metadata,
       );
       if (state.status !== 'live') throw new Error('a created segment is live');
-      return state;
+      return { segment: state, position };
     },
     async deleteSegment(slug, metadata) {
-      await handle(slug, { type: 'DeleteSegment', data: { slug } }, metadata);
+      return (await handle(slug, { type: 'DeleteSegment', data: { slug } }, metadata)).position;
     },
   };
 }

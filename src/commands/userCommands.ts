@@ -2,6 +2,7 @@
 // the segments the command names, in the same round trip), decide, one append.
 import { SegmentNotFoundError, VersionMismatchError } from '../domain/errors';
 import type { EventStore, Position, RecordedEvent } from '../eventstore/eventStore';
+import { comparePositions } from '../eventstore/position';
 import type { MembershipEvent } from '../events/membershipEvents';
 import type { EventMetadata } from '../events/metadata';
 import type { SegmentEvent } from '../events/segmentEvents';
@@ -47,9 +48,15 @@ export interface BulkMembershipInput {
 
 export interface UserCommands {
   updateUserSegments(input: UpdateUserSegmentsInput, metadata: Omit<EventMetadata, 'occurredAt'>): Promise<UpdateUserSegmentsResult>;
-  updateSegmentMembers(input: BulkMembershipInput, metadata: Omit<EventMetadata, 'occurredAt'>): Promise<{ added: number; removed: number }>;
+  updateSegmentMembers(
+    input: BulkMembershipInput,
+    metadata: Omit<EventMetadata, 'occurredAt'>,
+  ): Promise<{ added: number; removed: number; position: Position | null }>;
   /** Applies one command per user; with the PostgreSQL store, all users' changes commit together. */
-  applyToUsers(commands: readonly UserCommand[], metadata: Omit<EventMetadata, 'occurredAt'>): Promise<MembershipEvent[][]>;
+  applyToUsers(
+    commands: readonly UserCommand[],
+    metadata: Omit<EventMetadata, 'occurredAt'>,
+  ): Promise<{ decisions: MembershipEvent[][]; position: Position | null }>;
 }
 
 export interface UserCommandsDeps {
@@ -80,10 +87,11 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
           }
           const state = foldUser(history);
           const now = clock.now();
+          const segments = liveSegments(slugs, streams);
           const events = decideUser(
             { type: 'UpdateUserSegments', data: { userId: input.userId, add: input.add, remove: input.remove, reason: 'manual' } },
             state,
-            { now, segments: liveSegments(slugs, streams) },
+            { now, segments },
           );
 
           let position = history.length > 0 ? history[history.length - 1]!.position : null;
@@ -100,7 +108,11 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
 
           const after = events.reduce(evolveUser, state);
           const active = activeMemberships(after, now);
-          const deleted = await deps.deletedSegmentIds(active.map((membership) => membership.segmentId));
+          // Segments the command named were just read from their streams; only the others may
+          // have been deleted since the user joined them (and not yet swept from the stream).
+          const named = new Set([...segments.values()].map((segment) => segment.segmentId));
+          const unchecked = active.filter((membership) => !named.has(membership.segmentId));
+          const deleted = unchecked.length > 0 ? await deps.deletedSegmentIds(unchecked.map((m) => m.segmentId)) : new Set<string>();
           return {
             userId: input.userId,
             added: events.flatMap((event) => (event.type === 'MembershipAdded' ? [event.data.slug] : [])),
@@ -122,14 +134,14 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
         ...input.add.map((userId) => bulkCommand(userId, [input.slug], [])),
         ...input.remove.map((userId) => bulkCommand(userId, [], [input.slug])),
       ];
-      const decided = await this.applyToUsers(commands, metadata);
+      const { decisions, position } = await this.applyToUsers(commands, metadata);
       let added = 0;
       let removed = 0;
-      for (const event of decided.flat()) {
+      for (const event of decisions.flat()) {
         if (event.type === 'MembershipAdded') added++;
         else if (event.data.reason === 'bulk') removed++;
       }
-      return { added, removed };
+      return { added, removed, position };
     },
 
     async applyToUsers(commands, metadata) {
@@ -159,8 +171,10 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
             }
           }
         }
-        if (writes.length > 0) await store.appendMany(writes);
-        return decisions;
+        if (writes.length === 0) return { decisions, position: null };
+        const appended = await store.appendMany(writes);
+        const position = appended.map((result) => result.position).reduce((a, b) => (comparePositions(a, b) >= 0 ? a : b));
+        return { decisions, position };
       });
     },
   };

@@ -101,7 +101,13 @@ describe('errors are problem+json and a failed request changes nothing', () => {
     });
 
     it('a malformed X-Min-Position', async () => {
-      await expectProblem({ method: 'GET', url: '/users/1000/segments', headers: { 'x-min-position': 'soon' } }, 400, 'validation');
+      const problem = await expectProblem({ method: 'GET', url: '/users/1000/segments', headers: { 'x-min-position': 'soon' } }, 400, 'validation');
+      expect(problem.errors[0]).toEqual({ path: 'headers.x-min-position', message: expect.stringMatching(/position as returned by a write/) });
+      await expectProblem({ method: 'GET', url: '/segments', headers: { 'x-min-position': 'soon' } }, 400, 'validation');
+    });
+
+    it('a query parameter the route does not know, rather than an answer that ignores it', async () => {
+      await expectProblem({ method: 'GET', url: '/users/1000/segments?at=2026-01-01T00:00:00.000Z' }, 400, 'validation');
     });
 
     it('a bad autoAssignPercent', async () => {
@@ -140,6 +146,16 @@ describe('errors are problem+json and a failed request changes nothing', () => {
       expect(response.statusCode).toBe(200);
       expect(response.json().version).toBe(2);
       await t.request(update({ remove: ['AVITO_DISCOUNT_30'], expectedVersion: 2 }));
+    });
+  });
+
+  describe('504', () => {
+    it('an X-Min-Position the read model does not reach within 5 s', async () => {
+      await expectProblem(
+        { method: 'GET', url: '/users/1000/segments', headers: { 'x-min-position': '999999999999/1' } },
+        504,
+        'position-not-reached',
+      );
     });
   });
 

@@ -2,8 +2,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { SegmentNotFoundError } from '../../domain/errors';
+import { formatPosition } from '../../eventstore/position';
 import { liveSegment, liveSegments, membersOf, type SegmentView } from '../../queries/segments';
 import type { AppDeps } from '../deps';
+import { POSITION_HEADER } from '../readYourWrites';
 import { problemSchema, reportDuplicates, segmentSchema, segmentWithCountSchema, slugSchema, timeSchema, userIdSchema } from '../schemas';
 
 const MAX_BULK_IDS = 100_000;
@@ -80,18 +82,21 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
     },
     async (request, reply) => {
       const { slug, description, autoAssignPercent } = request.body;
-      const created = await deps.segmentCommands.createSegment(
+      const { segment, position } = await deps.segmentCommands.createSegment(
         { slug, description: description ?? null, autoAssignPercent: autoAssignPercent ?? null },
         { actor: request.actor, requestId: request.id, source: 'api' },
       );
-      return reply.status(201).send(segmentJson({ ...created, createdAt: new Date(created.createdAt) }));
+      return reply
+        .status(201)
+        .header(POSITION_HEADER, formatPosition(position))
+        .send(segmentJson({ ...segment, createdAt: new Date(segment.createdAt) }));
     },
   );
 
   app.get(
     '/segments',
     {
-      config: { scope: 'read' },
+      config: { scope: 'read', readModel: true },
       schema: {
         tags: ['segments'],
         summary: 'List live segments, sorted by slug',
@@ -107,7 +112,7 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
   app.get(
     '/segments/:slug',
     {
-      config: { scope: 'read' },
+      config: { scope: 'read', readModel: true },
       schema: {
         tags: ['segments'],
         summary: 'Read one segment',
@@ -134,15 +139,19 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
       },
     },
     async (request, reply) => {
-      await deps.segmentCommands.deleteSegment(request.params.slug, { actor: request.actor, requestId: request.id, source: 'api' });
-      return reply.status(204).send(null);
+      const position = await deps.segmentCommands.deleteSegment(request.params.slug, {
+        actor: request.actor,
+        requestId: request.id,
+        source: 'api',
+      });
+      return reply.status(204).header(POSITION_HEADER, formatPosition(position)).send(null);
     },
   );
 
   app.get(
     '/segments/:slug/members',
     {
-      config: { scope: 'read' },
+      config: { scope: 'read', readModel: true },
       schema: {
         tags: ['segments'],
         summary: 'Explicit, unexpired members of a segment, ordered by user id',
@@ -195,10 +204,13 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
         },
       },
     },
-    async (request) =>
-      deps.userCommands.updateSegmentMembers(
+    async (request, reply) => {
+      const result = await deps.userCommands.updateSegmentMembers(
         { slug: request.params.slug, add: request.body.add, remove: request.body.remove },
         { actor: request.actor, requestId: request.id, source: 'api' },
-      ),
+      );
+      if (result.position) reply.header(POSITION_HEADER, formatPosition(result.position));
+      return { added: result.added, removed: result.removed };
+    },
   );
 };

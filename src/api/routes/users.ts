@@ -1,14 +1,13 @@
 // A user's segments: change them (add and remove, all or nothing) and read them.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { parsePosition, formatPosition } from '../../eventstore/position';
+import { formatPosition } from '../../eventstore/position';
 import { activeSegmentsOf } from '../../queries/userSegments';
 import type { AppDeps } from '../deps';
-import { HttpProblem, problemType } from '../problems';
+import { POSITION_HEADER, readYourWritesHeaders } from '../readYourWrites';
 import { positionSchema, problemSchema, reportDuplicates, slugSchema, userIdParam, userIdSchema, userSegmentSchema } from '../schemas';
 
 const MAX_LIST = 1_000;
-const READ_YOUR_WRITES_TIMEOUT_MS = 5_000;
 
 const addEntry = z.union([slugSchema, z.object({ slug: slugSchema }).strict()]);
 
@@ -36,9 +35,6 @@ const updateBody = z
 
 const userParams = z.object({ userId: userIdParam });
 
-const readHeaders = z.object({
-  'x-min-position': positionSchema.optional().describe('Wait up to 5 s until the read model has applied this position'),
-});
 
 const segmentsResponse = z.object({ userId: userIdSchema, segments: z.array(userSegmentSchema) });
 
@@ -69,7 +65,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { userId } = request.params;
       const result = await deps.userCommands.updateUserSegments(
         {
@@ -80,6 +76,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
         },
         { actor: request.actor, requestId: request.id, source: 'api' },
       );
+      if (result.position) reply.header(POSITION_HEADER, formatPosition(result.position));
       return {
         userId,
         added: result.added,
@@ -99,28 +96,19 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
   app.get(
     '/users/:userId/segments',
     {
-      config: { scope: 'read' },
+      config: { scope: 'read', readModel: true },
       schema: {
         tags: ['users'],
         summary: "A user's active segments, sorted by slug",
         params: userParams,
-        headers: readHeaders,
+        // Unknown parameters are refused rather than ignored: a point-in-time `at` must not
+        // silently answer with the present.
+        querystring: z.object({}).strict(),
+        headers: readYourWritesHeaders,
         response: { 200: segmentsResponse, ...errors, 504: problemSchema },
       },
     },
     async (request) => {
-      const minPosition = request.headers['x-min-position'];
-      if (minPosition !== undefined) {
-        const reached = await deps.waitForReadModel(parsePosition(minPosition)!, READ_YOUR_WRITES_TIMEOUT_MS);
-        if (!reached) {
-          throw new HttpProblem({
-            type: problemType('position-not-reached'),
-            title: 'Read model behind',
-            status: 504,
-            detail: `the read model did not reach position ${minPosition} within ${READ_YOUR_WRITES_TIMEOUT_MS / 1000} s`,
-          });
-        }
-      }
       const { userId } = request.params;
       const segments = await activeSegmentsOf(deps.readModel, userId, deps.clock.now());
       return {

@@ -1,0 +1,54 @@
+// Read-your-writes: every write answers with X-Position; a read of the read model that sends it
+// back as X-Min-Position waits (up to 5 s) until the projection has applied that position.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Position } from '../eventstore/eventStore';
+import { parsePosition } from '../eventstore/position';
+import { HttpProblem, problemType } from './problems';
+import { positionSchema } from './schemas';
+
+export const POSITION_HEADER = 'x-position';
+const MIN_POSITION_HEADER = 'x-min-position';
+const TIMEOUT_MS = 5_000;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route reads the projected read model, so X-Min-Position applies. */
+    readModel?: boolean;
+  }
+}
+
+/** Documents the header on the routes that honour it. */
+export const readYourWritesHeaders = z.object({
+  [MIN_POSITION_HEADER]: positionSchema.optional().describe('Wait up to 5 s until the read model has applied this position (X-Position of a write)'),
+});
+
+export function registerReadYourWrites(
+  app: FastifyInstance,
+  waitForReadModel: (position: Position, timeoutMs: number) => Promise<boolean>,
+): void {
+  app.addHook('preHandler', async (request) => {
+    if (!request.routeOptions.config?.readModel) return;
+    const header = request.headers[MIN_POSITION_HEADER];
+    if (header === undefined) return;
+    const text = Array.isArray(header) ? header[0] : header;
+    const position = text === undefined ? undefined : parsePosition(text);
+    if (!position) {
+      throw new HttpProblem({
+        type: problemType('validation'),
+        title: 'Invalid request',
+        status: 400,
+        detail: `headers.${MIN_POSITION_HEADER}: expected the X-Position of a write, like "812/45"`,
+        errors: [{ path: `headers.${MIN_POSITION_HEADER}`, message: 'expected the X-Position of a write, like "812/45"' }],
+      });
+    }
+    if (!(await waitForReadModel(position, TIMEOUT_MS))) {
+      throw new HttpProblem({
+        type: problemType('position-not-reached'),
+        title: 'Read model behind',
+        status: 504,
+        detail: `the read model did not reach position ${text} within ${TIMEOUT_MS / 1000} s`,
+      });
+    }
+  });
+}
