@@ -1,5 +1,7 @@
 // Wires the parts of the service for one process: event store, commands, projections, HTTP app.
 // Used by server.ts (with config) and by tests (with a test database and a test clock).
+import os from 'node:os';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { sql, type DatabasePool } from 'slonik';
@@ -19,6 +21,9 @@ import { ProjectionRunner } from './projections/runner';
 import { createSegmentDeletionSweep } from './projections/segmentDeletionSweep';
 import { isConnectionError } from './infra/pgErrors';
 import { deletedSegmentIds } from './queries/segments';
+import { createHistoryReports } from './reports/historyReport';
+import { LocalReportStorage } from './reports/localReportStorage';
+import type { ReportStorage } from './reports/reportStorage';
 
 export interface ServiceOptions {
   pool: DatabasePool;
@@ -32,6 +37,10 @@ export interface ServiceOptions {
   publicUrl?: string;
   /** Events per projection batch. */
   batchSize?: number;
+  /** Where history reports go; local disk under the system's temp folder when absent. */
+  reportStorage?: ReportStorage;
+  /** How long report links work; 24 h when absent. */
+  reportUrlExpirySeconds?: number;
 }
 
 export interface Service {
@@ -134,7 +143,26 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     );
   }
 
-  const deps: AppDeps = { readModel: pool, segmentCommands, userCommands, clock, waitForReadModel, readiness, projections };
+  const reportStorage =
+    options.reportStorage ??
+    new LocalReportStorage(path.join(os.tmpdir(), 'segments-reports'), options.publicUrl ?? 'http://127.0.0.1:8080');
+  const historyReports = createHistoryReports({
+    pool,
+    storage: reportStorage,
+    clock,
+    urlExpirySeconds: options.reportUrlExpirySeconds ?? 24 * 3600,
+  });
+  const deps: AppDeps = {
+    readModel: pool,
+    segmentCommands,
+    userCommands,
+    clock,
+    waitForReadModel,
+    readiness,
+    projections,
+    historyReports,
+    localReports: reportStorage instanceof LocalReportStorage ? reportStorage : undefined,
+  };
   const app = await buildApp(deps, {
     logger,
     apiTokens: options.apiTokens,

@@ -68,3 +68,12 @@ export class TooMuchContentionError extends DomainError {
     super(`gave up after repeated concurrent changes to ${stream}; retry the request`);
   }
 }
+
+export class ReportNotFoundError extends DomainError {
+  readonly status = 404;
+  readonly problemType = 'report-not-found';
+  readonly title = 'Report not found';
+  constructor() {
+    super('no such report, or its link has expired; request a new one with POST /reports/history');
+  }
+}

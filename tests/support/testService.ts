@@ -19,7 +19,10 @@ export interface TestService {
 }
 
 export async function startTestService(
-  options: { roles?: Role[]; clock?: Clock } & Pick<ServiceOptions, 'apiTokens' | 'bodyLimitBytes' | 'batchSize'> = {},
+  options: { roles?: Role[]; clock?: Clock } & Pick<
+    ServiceOptions,
+    'apiTokens' | 'bodyLimitBytes' | 'batchSize' | 'reportStorage' | 'reportUrlExpirySeconds'
+  > = {},
 ): Promise<TestService> {
   const db = await createTestDatabase({ poolSize: 20 });
   const service = await createService({
@@ -30,6 +33,8 @@ export async function startTestService(
     apiTokens: options.apiTokens,
     bodyLimitBytes: options.bodyLimitBytes,
     batchSize: options.batchSize,
+    reportStorage: options.reportStorage,
+    reportUrlExpirySeconds: options.reportUrlExpirySeconds,
   });
   service.start();
   await service.app.ready();

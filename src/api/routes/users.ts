@@ -2,10 +2,20 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { formatPosition } from '../../eventstore/position';
+import { manualHistoryOf, manualSegmentsAt, mergeHistories } from '../../queries/history';
 import { activeSegmentsOf } from '../../queries/userSegments';
 import type { AppDeps } from '../deps';
 import { POSITION_HEADER, readYourWritesHeaders } from '../readYourWrites';
-import { positionSchema, problemSchema, reportDuplicates, slugSchema, userIdParam, userIdSchema, userSegmentSchema } from '../schemas';
+import {
+  positionSchema,
+  problemSchema,
+  reportDuplicates,
+  slugSchema,
+  timeSchema,
+  userIdParam,
+  userIdSchema,
+  userSegmentSchema,
+} from '../schemas';
 
 const MAX_LIST = 1_000;
 
@@ -35,6 +45,34 @@ const updateBody = z
 
 const userParams = z.object({ userId: userIdParam });
 
+// Unknown parameters are refused rather than ignored: a misspelt `at` must not silently answer
+// with the present.
+const segmentsQuery = z
+  .object({ at: timeSchema.optional().describe("Answer as it was at this moment, from the user's history") })
+  .strict();
+
+const historyQuery = z
+  .object({
+    from: timeSchema.optional().describe('Inclusive'),
+    to: timeSchema.optional().describe('Exclusive'),
+  })
+  .strict()
+  .refine((query) => !query.from || !query.to || Date.parse(query.from) < Date.parse(query.to), {
+    path: ['to'],
+    message: 'must be later than from',
+  });
+
+const historyResponse = z.object({
+  userId: userIdSchema,
+  entries: z.array(
+    z.object({
+      slug: slugSchema,
+      operation: z.enum(['added', 'removed']),
+      reason: z.enum(['manual', 'expired', 'segment_deleted', 'auto', 'bulk']),
+      at: timeSchema,
+    }),
+  ),
+});
 
 const segmentsResponse = z.object({ userId: userIdSchema, segments: z.array(userSegmentSchema) });
 
@@ -101,16 +139,18 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
         tags: ['users'],
         summary: "A user's active segments, sorted by slug",
         params: userParams,
-        // Unknown parameters are refused rather than ignored: a point-in-time `at` must not
-        // silently answer with the present.
-        querystring: z.object({}).strict(),
+        querystring: segmentsQuery,
         headers: readYourWritesHeaders,
         response: { 200: segmentsResponse, ...errors, 504: problemSchema },
       },
     },
     async (request) => {
       const { userId } = request.params;
-      const segments = await activeSegmentsOf(deps.readModel, userId, deps.clock.now());
+      const { at } = request.query;
+      const segments =
+        at === undefined
+          ? await activeSegmentsOf(deps.readModel, userId, deps.clock.now())
+          : await manualSegmentsAt(deps.readModel, userId, new Date(at));
       return {
         userId,
         segments: segments.map((segment) => ({
@@ -120,6 +160,30 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
           expiresAt: segment.expiresAt?.toISOString() ?? null,
         })),
       };
+    },
+  );
+
+  app.get(
+    '/users/:userId/history',
+    {
+      config: { scope: 'read', readModel: true },
+      schema: {
+        tags: ['users'],
+        summary: "A user's membership changes in time order, with the reason of each",
+        params: userParams,
+        querystring: historyQuery,
+        headers: readYourWritesHeaders,
+        response: { 200: historyResponse, ...errors, 504: problemSchema },
+      },
+    },
+    async (request) => {
+      const { userId } = request.params;
+      const range = {
+        from: request.query.from === undefined ? undefined : new Date(request.query.from),
+        to: request.query.to === undefined ? undefined : new Date(request.query.to),
+      };
+      const entries = mergeHistories(await manualHistoryOf(deps.readModel, userId, range));
+      return { userId, entries: entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })) };
     },
   );
 };

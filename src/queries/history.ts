@@ -1,0 +1,74 @@
+// A user's membership history and their segments at a past moment, from the read model's audit
+// table (membership_audit). Both are indexed by user: see infra/sql/schema.sql.
+//
+// Explicit memberships are one source of entries; percentage segments will be another. Each
+// source returns entries in time order and `mergeHistories` interleaves them, so a new source is
+// added at the route without touching these queries.
+import { sql, type CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
+import type { UserSegment } from './userSegments';
+
+export type HistoryReason = 'manual' | 'expired' | 'segment_deleted' | 'auto' | 'bulk';
+
+export interface HistoryEntry {
+  slug: string;
+  operation: 'added' | 'removed';
+  reason: HistoryReason;
+  at: Date;
+}
+
+export interface HistoryRange {
+  /** Inclusive. */
+  from?: Date;
+  /** Exclusive. */
+  to?: Date;
+}
+
+const entryRow = z.object({
+  slug: z.string(),
+  operation: z.enum(['added', 'removed']),
+  reason: z.enum(['manual', 'expired', 'segment_deleted', 'auto', 'bulk']),
+  at: z.date(),
+});
+
+/** Changes of the user's explicit memberships in the range, in the order they took effect. */
+export async function manualHistoryOf(db: CommonQueryMethods, userId: number, range: HistoryRange = {}): Promise<HistoryEntry[]> {
+  const from = range.from ? sql.fragment`AND at >= ${range.from.toISOString()}::timestamptz` : sql.fragment``;
+  const to = range.to ? sql.fragment`AND at < ${range.to.toISOString()}::timestamptz` : sql.fragment``;
+  const rows = await db.any(sql.type(entryRow)`
+    SELECT slug, operation, reason, at FROM membership_audit
+    WHERE user_id = ${userId} ${from} ${to}
+    ORDER BY at, global_position`);
+  return [...rows];
+}
+
+/** Interleaves histories that are each in time order; ties keep the order of the arguments. */
+export function mergeHistories(...histories: HistoryEntry[][]): HistoryEntry[] {
+  return histories.flat().map((entry, index) => ({ entry, index }))
+    .sort((a, b) => a.entry.at.getTime() - b.entry.at.getTime() || a.index - b.index)
+    .map(({ entry }) => entry);
+}
+
+const stateRow = z.object({
+  slug: z.string(),
+  operation: z.enum(['added', 'removed']),
+  at: z.date(),
+  expires_at: z.date().nullable(),
+});
+
+/**
+ * The user's explicit memberships as they were at `at`: per segment the last change at or before
+ * `at`, kept when it is an add that had not expired by then. Sorted by slug.
+ */
+export async function manualSegmentsAt(db: CommonQueryMethods, userId: number, at: Date): Promise<UserSegment[]> {
+  const rows = await db.any(sql.type(stateRow)`
+    SELECT slug, operation, at, expires_at FROM (
+      SELECT DISTINCT ON (segment_id) slug, operation, at, expires_at
+      FROM membership_audit
+      WHERE user_id = ${userId} AND at <= ${at.toISOString()}::timestamptz
+      ORDER BY segment_id, at DESC, global_position DESC
+    ) last_change
+    WHERE operation = 'added' AND (expires_at IS NULL OR expires_at > ${at.toISOString()}::timestamptz)
+    ORDER BY slug`);
+  return rows.map((row) => ({ slug: row.slug, source: 'manual', addedAt: row.at, expiresAt: row.expires_at }));
+}
