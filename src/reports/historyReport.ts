@@ -32,7 +32,12 @@ export interface ReportProgress {
 
 /** A fast-csv formatter for report rows: `;`-separated, header row even when there is no change. */
 export function reportFormatter() {
-  return format<string[], string[]>({ delimiter: ';', headers: [...REPORT_HEADER], alwaysWriteHeaders: true });
+  return format<string[], string[]>({
+    delimiter: ';',
+    headers: [...REPORT_HEADER],
+    alwaysWriteHeaders: true,
+    includeEndRowDelimiter: true,
+  });
 }
 
 /**

@@ -15,6 +15,7 @@ export interface S3Settings {
 
 /** S3's smallest part: a report streams through in parts of this size, never whole. */
 const PART_SIZE = 5 * 1024 * 1024;
+const CSV_HEADERS = { 'Content-Type': 'text/csv; charset=utf-8' };
 
 export class S3ReportStorage implements ReportStorage {
   readonly kind = 's3' as const;
@@ -32,16 +33,60 @@ export class S3ReportStorage implements ReportStorage {
       secretKey: settings.secretKey,
       region: settings.region,
       pathStyle: settings.pathStyle,
-      partSize: PART_SIZE,
     });
   }
 
   async store(name: string, body: Readable, validForSeconds: number): Promise<StoredReport> {
     await this.ensureBucket();
     const key = `history/${name}.csv`;
-    // Unknown size: minio uploads in parts of PART_SIZE, and nothing is visible until it completes.
-    await this.client.putObject(this.settings.bucket, key, body, undefined, { 'Content-Type': 'text/csv; charset=utf-8' });
+    await this.upload(key, body);
     return { url: await this.client.presignedGetObject(this.settings.bucket, key, validForSeconds) };
+  }
+
+  /**
+   * The size is unknown until the last row, so a report of more than one part goes up as a
+   * multipart upload, one part in memory at a time (reading pauses while a part uploads); a small
+   * one is a single PUT. Nothing is visible under the key until the upload completes. (minio's
+   * own putObject of a stream of unknown size picks parts of hundreds of MB and first lists
+   * unfinished uploads, which not every S3-compatible server implements.)
+   */
+  private async upload(key: string, body: Readable): Promise<void> {
+    const { bucket } = this.settings;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let uploadId: string | undefined;
+    const parts: Array<{ part: number; etag: string }> = [];
+    const sendPart = async () => {
+      uploadId ??= await this.client.initiateNewMultipartUpload(bucket, key, CSV_HEADERS);
+      const payload = Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      const part = parts.length + 1;
+      const { etag } = await this.client.uploadPart(
+        { bucketName: bucket, objectName: key, uploadID: uploadId, partNumber: part, headers: { 'Content-Length': payload.length } },
+        payload,
+      );
+      parts.push({ part, etag });
+    };
+    try {
+      for await (const chunk of body) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        pending.push(bytes);
+        pendingBytes += bytes.length;
+        if (pendingBytes >= PART_SIZE) await sendPart();
+      }
+      if (uploadId === undefined) {
+        const payload = Buffer.concat(pending, pendingBytes);
+        await this.client.putObject(bucket, key, payload, payload.length, CSV_HEADERS);
+        return;
+      }
+      if (pendingBytes > 0) await sendPart();
+      await this.client.completeMultipartUpload(bucket, key, uploadId, parts);
+    } catch (error) {
+      if (uploadId !== undefined) await this.client.abortMultipartUpload(bucket, key, uploadId).catch(() => undefined);
+      body.destroy();
+      throw error;
+    }
   }
 
   private ensureBucket(): Promise<void> {

@@ -27,17 +27,17 @@ export async function seedMembershipChanges(
       SELECT 'user-' || u, r, gen_random_uuid(),
              CASE WHEN r % 2 = 0 THEN 'MembershipAdded' ELSE 'MembershipRemoved' END,
              CASE WHEN r % 2 = 0
-               THEN jsonb_build_object('userId', u, 'segmentId', '00000000-0000-4000-8000-000000000001', 'slug', ${slug},
+               THEN jsonb_build_object('userId', u, 'segmentId', '00000000-0000-4000-8000-000000000001', 'slug', ${slug}::text,
                                        'expiresAt', NULL, 'reason', 'bulk', 'addedAt', moment)
-               ELSE jsonb_build_object('userId', u, 'segmentId', '00000000-0000-4000-8000-000000000001', 'slug', ${slug},
+               ELSE jsonb_build_object('userId', u, 'segmentId', '00000000-0000-4000-8000-000000000001', 'slug', ${slug}::text,
                                        'reason', 'bulk', 'effectiveAt', moment)
              END,
              '{"actor": "seed", "source": "cli"}'::jsonb
       FROM generate_series(${from}::int8, ${to}::int8) AS i,
-           LATERAL (SELECT ${firstUserId}::int8 + i / ${CHANGES_PER_USER} AS u, i % ${CHANGES_PER_USER} AS r) AS k,
+           LATERAL (SELECT ${firstUserId}::int8 + i / ${CHANGES_PER_USER}::int8 AS u, i % ${CHANGES_PER_USER}::int8 AS r) AS k,
            LATERAL (SELECT to_char(
                       (${options.period.start.toISOString()}::timestamptz
-                        + ((i * 7919) % ${options.count}) * ${stepMs} * interval '1 millisecond') AT TIME ZONE 'UTC',
+                        + ((i * 7919) % ${options.count}::int8) * ${stepMs}::float8 * interval '1 millisecond') AT TIME ZONE 'UTC',
                       'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS moment) AS m`);
   }
 }
