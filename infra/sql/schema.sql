@@ -101,9 +101,6 @@ CREATE TABLE IF NOT EXISTS segment_deletion_removals (
 );
 
 -- ---------------------------------------------------------------- history
--- A user's segments at a past moment: the last change per (user, segment) at or before it.
-CREATE INDEX IF NOT EXISTS membership_audit_by_user_segment
-  ON membership_audit (user_id, segment_id, at DESC, global_position DESC);
-
+-- A user's history and their segments at a past moment read membership_audit_by_user above.
 -- History reports read the events appended since the start of their month (src/reports).
 CREATE INDEX IF NOT EXISTS events_created_at ON events (created_at);
