@@ -2,7 +2,7 @@
 // expiry (MembershipRemoved, reason `expired`, effective at the expiry moment) to each user's stream.
 // Reads never wait for it: they filter on expires_at. The timer only makes the streams, and so
 // history, say what already happened.
-import cron, { type ScheduledTask } from 'node-cron';
+import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import type { UserCommands } from '../commands/userCommands';
@@ -106,6 +106,15 @@ export function createMembershipExpiryTimer(
   const schedule = deps.schedule ?? DEFAULT_TTL_SWEEP_SCHEDULE;
   let task: ScheduledTask | undefined;
   let running: Promise<TickResult> | undefined;
+  // node-cron's own notices (a tick missed while the event loop was busy, one skipped for overlap)
+  // go to the service's log instead of the console. A missed tick loses nothing: the next one
+  // finds every membership that is due by then.
+  const cronLogger: CronLogger = {
+    info: (message) => logger.info({ timer: 'membership-expiry' }, message),
+    warn: (message) => logger.warn({ timer: 'membership-expiry' }, message),
+    error: (message, err) => logger.error({ timer: 'membership-expiry', err: err ?? message }, String(message)),
+    debug: () => undefined,
+  };
 
   async function exclusiveTick(): Promise<TickResult> {
     // One instance sweeps at a time; the others skip this tick. Correctness does not rest on the
@@ -147,7 +156,7 @@ export function createMembershipExpiryTimer(
             logger.error({ err: error }, 'membership expiry tick failed; the next tick retries');
           }
         },
-        { name: 'membership-expiry', noOverlap: true },
+        { name: 'membership-expiry', noOverlap: true, logger: cronLogger },
       );
     },
     async stop() {
