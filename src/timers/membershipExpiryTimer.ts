@@ -7,8 +7,10 @@ import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import type { UserCommands } from '../commands/userCommands';
 import type { ExpireMemberships } from '../commands/userMemberships';
+import { EventStoreUnavailableError } from '../eventstore/eventStore';
 import type { EventMetadata } from '../events/metadata';
 import type { Clock } from '../infra/clock';
+import { isConnectionError } from '../infra/pgErrors';
 
 export const DEFAULT_TTL_SWEEP_SCHEDULE = '*/5 * * * * *';
 
@@ -76,6 +78,8 @@ export async function expireDueMemberships(deps: ExpiryDeps, now: Date): Promise
       const { decisions } = await userCommands.applyToUsers(commands, METADATA);
       result.expired += decisions.flat().length;
     } catch (error) {
+      // Without a database no user can succeed: end the tick rather than fail each user in turn.
+      if (isUnreachable(error)) throw error;
       // One user the batch cannot get past must not hold the others back: retry them one by one.
       logger.warn({ err: error, users: commands.length }, 'membership expiry batch failed; expiring its users one by one');
       for (const command of commands) {
@@ -83,6 +87,7 @@ export async function expireDueMemberships(deps: ExpiryDeps, now: Date): Promise
           const { decisions } = await userCommands.applyToUsers([command], METADATA);
           result.expired += decisions.flat().length;
         } catch (userError) {
+          if (isUnreachable(userError)) throw userError;
           result.failedUsers++;
           logger.error({ err: userError, userId: command.data.userId }, 'membership expiry failed for this user; the next tick retries');
         }
@@ -90,6 +95,10 @@ export async function expireDueMemberships(deps: ExpiryDeps, now: Date): Promise
     }
     if (rows.length < batchSize) return result;
   }
+}
+
+function isUnreachable(error: unknown): boolean {
+  return error instanceof EventStoreUnavailableError || isConnectionError(error);
 }
 
 export interface MembershipExpiryTimer {

@@ -18,7 +18,9 @@ import {
   type TickResult,
   type TimerLogger,
 } from '../../src/timers/membershipExpiryTimer';
+import { isConnectionError } from '../../src/infra/pgErrors';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { startTcpProxy } from '../support/tcpProxy';
 import { DAY, HOUR, TestClock } from '../support/testClock';
 
 const meta = { actor: 'tests', source: 'api' } as const;
@@ -197,4 +199,37 @@ it('a user whose stream refuses the append does not hold back the others, and is
   clock.advance(HOUR);
   expect(await a.timer.tick()).toEqual({ due: 1, expired: 1, failedUsers: 0 });
   expect(await expiriesOf([4002])).toEqual([`4002 AVITO_DISCOUNT_30 ${expiresAt}`]);
+});
+
+it('when the event store does not answer, the tick ends at once instead of failing every user in turn', async () => {
+  const userIds = range(5001, 5040);
+  await a.users.updateSegmentMembers({ slug: 'AVITO_VOICE_MESSAGES', add: userIds, remove: [], expiry: { ttlSeconds: 60 } }, meta);
+  const expiresAt = new Date(clock.now().getTime() + 60_000).toISOString();
+  await waitUntilProjected();
+  clock.advance(HOUR);
+
+  // The read model answers; the event store sits behind a proxy that is cut.
+  const target = new URL(db.url);
+  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
+  const viaProxy = new URL(db.url);
+  viaProxy.port = String(proxy.port);
+  const cutOff = await instance(await createDatabasePool(viaProxy.toString(), { maximumPoolSize: 2 }));
+  try {
+    await proxy.cut();
+    const started = Date.now();
+    const failure = await expireDueMemberships({ ...cutOff.deps, pool: db.pool }, clock.now()).catch((error: unknown) => error);
+    expect(isConnectionError(failure)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(cutOff.errors).toEqual([]);
+    expect(await expiriesOf(userIds)).toEqual([]);
+
+    await proxy.restore();
+    expect(await expireDueMemberships({ ...cutOff.deps, pool: db.pool }, clock.now())).toEqual({ due: 40, expired: 40, failedUsers: 0 });
+    expect(await expiriesOf(userIds)).toEqual(userIds.map((id) => `${id} AVITO_VOICE_MESSAGES ${expiresAt}`).sort());
+  } finally {
+    await cutOff.store.close();
+    await closePool(cutOff.pool);
+    await proxy.close();
+  }
+  await waitUntilProjected();
 });
