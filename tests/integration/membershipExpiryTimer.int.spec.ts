@@ -1,6 +1,7 @@
 // The membership expiry timer against a real PostgreSQL: two instances at once record each expiry
 // once, a failing user does not hold the others back, overlapping ticks do not run together, and
-// memberships that expired while no timer ran are recorded each at its own moment.
+// memberships that expired while no timer ran are recorded each at its own moment. Also the read
+// model's side of renewals, which the timer relies on.
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { createSegmentCommands, type SegmentCommands } from '../../src/commands/segmentCommands';
@@ -232,4 +233,36 @@ it('when the event store does not answer, the tick ends at once instead of faili
     await proxy.close();
   }
   await waitUntilProjected();
+});
+
+it('the read model ends up with the last expiry whether the add and its renewals arrive in one batch or in several', async () => {
+  const expiryOf = async (userId: number) =>
+    db.pool.maybeOneFirst(sql.type(z.object({ expires_at: z.date().nullable() }))`
+      SELECT expires_at FROM memberships WHERE user_id = ${userId} AND slug = 'AVITO_DISCOUNT_30'`);
+  const renew = (userId: number, ttlSeconds: number) =>
+    a.users.updateUserSegments({ userId, add: [{ slug: 'AVITO_DISCOUNT_30', expiry: { ttlSeconds } }], remove: [] }, meta);
+
+  // One batch: add, renew twice; and add, renew, remove.
+  await runner.stop();
+  await renew(6001, 60);
+  await renew(6001, 120);
+  await renew(6001, 180);
+  await renew(6002, 60);
+  await renew(6002, 120);
+  await a.users.updateUserSegments({ userId: 6002, add: [], remove: ['AVITO_DISCOUNT_30'] }, meta);
+  runner.start();
+  await waitUntilProjected();
+  expect(await expiryOf(6001)).toEqual(new Date(clock.now().getTime() + 180_000));
+  expect(await expiryOf(6002)).toBeNull();
+  expect(await db.pool.oneFirst(sql.type(count)`SELECT count(*) AS n FROM memberships WHERE user_id = 6002`)).toBe(0);
+
+  // Several batches: a renewal of a row already in the read model, then making it permanent.
+  await renew(6001, 240);
+  await waitUntilProjected();
+  expect(await expiryOf(6001)).toEqual(new Date(clock.now().getTime() + 240_000));
+  await a.users.updateUserSegments({ userId: 6001, add: [{ slug: 'AVITO_DISCOUNT_30', expiry: { expiresAt: null } }], remove: [] }, meta);
+  await waitUntilProjected();
+  expect(await expiryOf(6001)).toBeNull();
+  const audit = await db.pool.oneFirst(sql.type(count)`SELECT count(*) AS n FROM membership_audit WHERE user_id = 6001`);
+  expect(audit).toBe(1); // one entry, no exit: renewals are not history entries
 });
