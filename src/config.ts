@@ -1,5 +1,6 @@
 // One zod schema over the environment: parsed once at start-up, a bad value names its variable.
 import path from 'node:path';
+import { validate as isCronExpression } from 'node-cron';
 import { z } from 'zod';
 
 const ROLE_NAMES = ['api', 'projector', 'timer'] as const;
@@ -101,6 +102,16 @@ const environmentSchema = z
     S3_PATH_STYLE: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true')),
     // S3 presigned URLs live at most 7 days.
     REPORT_URL_EXPIRY_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(60).max(604_800).default(86_400)),
+    TTL_SWEEP_SCHEDULE: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .default('*/5 * * * * *')
+        .refine(
+          (value) => isCronExpression(value),
+          (value) => ({ message: `expected a node-cron expression such as "*/5 * * * * *" (seconds first); got "${value}"` }),
+        ),
+    ),
   })
   .superRefine((env, ctx) => {
     if (env.EVENT_STORE === 'eventstoredb') {
@@ -156,6 +167,8 @@ export interface Config {
   /** Object storage for reports; undefined keeps them on local disk (DATA_DIR/reports). */
   s3: { endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string; pathStyle: boolean } | undefined;
   reportUrlExpirySeconds: number;
+  /** node-cron expression of the membership expiry timer (the `timer` role). */
+  ttlSweepSchedule: string;
 }
 
 export class ConfigError extends Error {
@@ -200,5 +213,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           }
         : undefined,
     reportUrlExpirySeconds: e.REPORT_URL_EXPIRY_SECONDS,
+    ttlSweepSchedule: e.TTL_SWEEP_SCHEDULE,
   };
 }

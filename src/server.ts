@@ -46,6 +46,7 @@ async function main(config: Config): Promise<void> {
         ? new S3ReportStorage(config.s3)
         : new LocalReportStorage(path.join(config.dataDir, 'reports'), config.publicUrl),
       reportUrlExpirySeconds: config.reportUrlExpirySeconds,
+      ttlSweepSchedule: config.ttlSweepSchedule,
     });
     service.start();
     if (config.roles.has('api')) {

@@ -1,6 +1,6 @@
 // The user aggregate: a user's explicit memberships, decided from the user's stream and the
 // segments the command names.
-import { UnknownSegmentsError } from '../domain/errors';
+import { ExpiryNotInFutureError, UnknownSegmentsError } from '../domain/errors';
 import type { AddReason, MembershipEvent, MembershipRemoved } from '../events/membershipEvents';
 
 export interface Membership {
@@ -23,9 +23,18 @@ export interface LiveSegment {
   slug: string;
 }
 
+/** How an add sets the membership's end: a TTL counted from the decision, or a moment (null: never). */
+export type ExpirySpec = { ttlSeconds: number } | { expiresAt: string | null };
+
+export interface AddEntry {
+  slug: string;
+  /** Absent: a new membership is permanent, an active one keeps its expiry. */
+  expiry?: ExpirySpec;
+}
+
 export interface UpdateUserSegments {
   type: 'UpdateUserSegments';
-  data: { userId: number; add: readonly string[]; remove: readonly string[]; reason: AddReason };
+  data: { userId: number; add: readonly AddEntry[]; remove: readonly string[]; reason: AddReason };
 }
 
 export interface RemoveDeletedSegmentMember {
@@ -33,7 +42,13 @@ export interface RemoveDeletedSegmentMember {
   data: { userId: number; segmentId: string; slug: string; deletedAt: string };
 }
 
-export type UserCommand = UpdateUserSegments | RemoveDeletedSegmentMember;
+/** The timer found these memberships due in the read model; expire each one the stream still agrees on. */
+export interface ExpireMemberships {
+  type: 'ExpireMemberships';
+  data: { userId: number; due: ReadonlyArray<{ segmentId: string; expiresAt: string }> };
+}
+
+export type UserCommand = UpdateUserSegments | RemoveDeletedSegmentMember | ExpireMemberships;
 
 export interface UserDecisionContext {
   now: Date;
@@ -60,6 +75,14 @@ export function decideUser(command: UserCommand, state: UserState, context: User
       const effectiveAt = Date.parse(membership.addedAt) > Date.parse(deletedAt) ? membership.addedAt : deletedAt;
       return [{ type: 'MembershipRemoved', data: { userId, segmentId, slug, reason: 'segment_deleted', effectiveAt } }];
     }
+    case 'ExpireMemberships':
+      return command.data.due.flatMap(({ segmentId, expiresAt }) => {
+        const membership = state.memberships.get(segmentId);
+        // Removed, renewed or made permanent since the read model was read: that expiry is void.
+        if (!membership || membership.expiresAt === null || Date.parse(membership.expiresAt) !== Date.parse(expiresAt)) return [];
+        if (isActive(membership, context.now)) return [];
+        return [expiry(command.data.userId, membership)];
+      });
     default: {
       const unhandled: never = command;
       throw new Error(`unknown command ${JSON.stringify(unhandled)}`);
@@ -72,7 +95,7 @@ function decideUpdate(
   state: UserState,
   { now, segments }: UserDecisionContext,
 ): MembershipEvent[] {
-  const unknown = [...add, ...remove].filter((slug) => !segments.has(slug));
+  const unknown = [...add.map((entry) => entry.slug), ...remove].filter((slug) => !segments.has(slug));
   if (unknown.length > 0) throw new UnknownSegmentsError([...new Set(unknown)]);
 
   const events: MembershipEvent[] = [];
@@ -98,17 +121,46 @@ function decideUpdate(
       data: { userId, segmentId: segment.segmentId, slug, reason, effectiveAt: now.toISOString() },
     });
   }
-  for (const slug of add) {
+  for (const { slug, expiry: spec } of add) {
     const segment = segments.get(slug)!;
     if (decided.has(segment.segmentId)) continue;
     decided.add(segment.segmentId);
-    if (activeMembershipOf(segment)) continue;
+    const expiresAt = spec === undefined ? undefined : resolveExpiry(slug, spec, now);
+    const active = activeMembershipOf(segment);
+    if (active) {
+      // A re-add is not a new membership: only a different expiry changes anything.
+      if (expiresAt === undefined || sameMoment(expiresAt, active.expiresAt)) continue;
+      events.push({
+        type: 'MembershipExpiryChanged',
+        data: {
+          userId,
+          segmentId: segment.segmentId,
+          slug,
+          expiresAt,
+          previousExpiresAt: active.expiresAt,
+          changedAt: now.toISOString(),
+        },
+      });
+      continue;
+    }
     events.push({
       type: 'MembershipAdded',
-      data: { userId, segmentId: segment.segmentId, slug, expiresAt: null, reason, addedAt: now.toISOString() },
+      data: { userId, segmentId: segment.segmentId, slug, expiresAt: expiresAt ?? null, reason, addedAt: now.toISOString() },
     });
   }
   return events;
+}
+
+function resolveExpiry(slug: string, spec: ExpirySpec, now: Date): string | null {
+  if ('ttlSeconds' in spec) return new Date(now.getTime() + spec.ttlSeconds * 1000).toISOString();
+  if (spec.expiresAt === null) return null;
+  // The route checks this against its clock; the decision checks again at its own moment.
+  if (Date.parse(spec.expiresAt) <= now.getTime()) throw new ExpiryNotInFutureError(slug, spec.expiresAt);
+  return new Date(spec.expiresAt).toISOString();
+}
+
+function sameMoment(a: string | null, b: string | null): boolean {
+  return a === null || b === null ? a === b : Date.parse(a) === Date.parse(b);
 }
 
 function expiry(userId: number, membership: Membership): MembershipRemoved {
@@ -135,6 +187,11 @@ export function evolveUser(state: UserState, event: MembershipEvent): UserState 
     case 'MembershipRemoved':
       memberships.delete(event.data.segmentId);
       break;
+    case 'MembershipExpiryChanged': {
+      const membership = memberships.get(event.data.segmentId);
+      if (membership) memberships.set(event.data.segmentId, { ...membership, expiresAt: event.data.expiresAt });
+      break;
+    }
     default: {
       const unhandled: never = event;
       return unhandled;

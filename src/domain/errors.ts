@@ -69,6 +69,22 @@ export class TooMuchContentionError extends DomainError {
   }
 }
 
+/** An `expiresAt` that is no longer in the future when the change is decided. */
+export class ExpiryNotInFutureError extends DomainError {
+  readonly status = 400;
+  readonly problemType = 'validation';
+  readonly title = 'Invalid request';
+  constructor(
+    readonly slug: string,
+    readonly expiresAt: string,
+  ) {
+    super(`expiresAt ${expiresAt} of segment ${slug} is not in the future`);
+  }
+  override extras() {
+    return { errors: [{ path: 'expiresAt', message: this.message }] };
+  }
+}
+
 export class ReportNotFoundError extends DomainError {
   readonly status = 404;
   readonly problemType = 'report-not-found';

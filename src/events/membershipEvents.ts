@@ -26,9 +26,27 @@ export interface MembershipRemoved {
   };
 }
 
-export type MembershipEvent = MembershipAdded | MembershipRemoved;
+/**
+ * An active membership's expiry was replaced (a re-add with a new TTL, or `expiresAt: null` to make
+ * it permanent). The membership goes on: history shows no new entry, only its end moves.
+ */
+export interface MembershipExpiryChanged {
+  type: 'MembershipExpiryChanged';
+  data: {
+    userId: number;
+    segmentId: string;
+    slug: string;
+    /** The new expiry; null makes the membership permanent. */
+    expiresAt: string | null;
+    previousExpiresAt: string | null;
+    changedAt: string;
+  };
+}
+
+export type MembershipEvent = MembershipAdded | MembershipRemoved | MembershipExpiryChanged;
 
 export const MEMBERSHIP_EVENT_TYPES: ReadonlySet<string> = new Set<MembershipEvent['type']>([
   'MembershipAdded',
   'MembershipRemoved',
+  'MembershipExpiryChanged',
 ]);

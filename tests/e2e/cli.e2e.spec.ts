@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { testClock } from '../support/testClock';
+import { TestClock } from '../support/testClock';
 import { startTestService, type TestService } from '../support/testService';
 
 const BIN = path.resolve(__dirname, '../../bin/segments.js');
@@ -15,7 +15,7 @@ interface Run {
 }
 
 describe('segments CLI', () => {
-  const clock = testClock('2023-08-01T08:00:00.000Z');
+  const clock = new TestClock(new Date('2023-08-01T08:00:00.000Z'));
   let t: TestService;
   let directory: string;
   let appendedBetween: { from: string; to: string };
@@ -33,11 +33,11 @@ describe('segments CLI', () => {
     directory = await fs.mkdtemp(path.join(os.tmpdir(), 'segments-cli-'));
     await post('/segments', { slug: 'AVITO_DISCOUNT_30' });
     await post('/segments', { slug: 'AVITO_VOICE_MESSAGES' });
-    clock.set('2023-08-05T10:00:00.000Z');
+    clock.set(new Date('2023-08-05T10:00:00.000Z'));
     await post('/users/1000/segments', { add: ['AVITO_DISCOUNT_30', 'AVITO_VOICE_MESSAGES'] });
     const before = new Date().toISOString();
     await new Promise((resolve) => setTimeout(resolve, 20));
-    clock.set('2023-08-10T10:00:00.000Z');
+    clock.set(new Date('2023-08-10T10:00:00.000Z'));
     await post('/users/1000/segments', { remove: ['AVITO_DISCOUNT_30'] });
     await post('/users/1002/segments', { add: ['AVITO_VOICE_MESSAGES'] });
     await new Promise((resolve) => setTimeout(resolve, 20));

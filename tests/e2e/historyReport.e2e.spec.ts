@@ -1,23 +1,22 @@
 // The monthly history report (POST /reports/history) with reports kept on local disk, read from
 // the event stream: month boundaries, late expiry events, deletion rows, the per-user filter.
-import { randomUUID } from 'node:crypto';
-import { userStream } from '../../src/events/streams';
-import { testClock } from '../support/testClock';
+import { TestClock } from '../support/testClock';
 import { startTestService, type TestService } from '../support/testService';
 
 const HEADER = 'user_id;segment;operation;at';
 
 describe('history report on local disk', () => {
-  const clock = testClock('2023-07-01T08:00:00.000Z');
+  const clock = new TestClock(new Date('2023-07-01T08:00:00.000Z'));
   let t: TestService;
   beforeAll(async () => {
-    t = await startTestService({ clock });
+    // The expiry timer runs when a test ticks it, at the moment the test's clock says.
+    t = await startTestService({ clock, ttlSweepSchedule: '0 0 0 1 1 *' });
   });
   afterAll(() => t.close());
 
   const post = (url: string, payload: unknown) => t.request({ method: 'POST', url, payload: payload as Record<string, unknown> });
   const at = async (time: string, work: () => Promise<unknown>) => {
-    clock.set(time);
+    clock.set(new Date(time));
     const response = (await work()) as { statusCode: number; body: string };
     expect([200, 201, 204]).toContain(response.statusCode);
   };
@@ -38,17 +37,6 @@ describe('history report on local disk', () => {
     return { rows: json.rows, lines: lines.slice(1), json };
   }
 
-  /** Appends an event to a user's stream as the TTL timer would, whatever the clock says. */
-  async function appendToUser(userId: number, type: 'MembershipAdded' | 'MembershipRemoved', data: Record<string, unknown>) {
-    const segment = (await t.service.store.readStream(`segment-${String(data.slug)}`)).find((e) => e.type === 'SegmentCreated')!;
-    const segmentId = (segment.data as { segmentId: string }).segmentId;
-    await t.service.store.append(
-      userStream(userId),
-      [{ id: randomUUID(), type, data: { userId, segmentId, ...data }, metadata: { occurredAt: clock.now().toISOString(), actor: 'ttl-timer', source: 'timer' } }],
-      'any',
-    );
-  }
-
   beforeAll(async () => {
     for (const slug of ['AVITO_VOICE_MESSAGES', 'AVITO_DISCOUNT_30', 'AVITO_DISCOUNT_50', 'AVITO_PERFORMANCE_VAS']) {
       await at('2023-07-01T08:00:00.000Z', () => post('/segments', { slug }));
@@ -62,7 +50,7 @@ describe('history report on local disk', () => {
     await at('2024-01-01T00:00:00.000Z', () => change(2000, { remove: ['AVITO_DISCOUNT_30'] }));
     await at('2024-01-31T23:59:59.999Z', () => change(2000, { remove: ['AVITO_DISCOUNT_50'] }));
     await at('2024-02-01T00:00:00.000Z', () => change(2000, { remove: ['AVITO_VOICE_MESSAGES'] }));
-    clock.set('2024-02-15T12:00:00.000Z');
+    clock.set(new Date('2024-02-15T12:00:00.000Z'));
 
     expect((await report({ period: '2023-11', userId: 2000 })).lines).toEqual(['2000;AVITO_VOICE_MESSAGES;added;2023-11-30T23:59:59.999Z']);
     expect((await report({ period: '2023-12', userId: 2000 })).lines).toEqual([
@@ -79,16 +67,19 @@ describe('history report on local disk', () => {
   it('user 1000 added, removed, re-added and expired within August produces exactly those rows, the expiry at its own moment', async () => {
     await at('2023-08-05T10:00:00.000Z', () => change(1000, { add: ['AVITO_DISCOUNT_30'] }));
     await at('2023-08-10T10:00:00.000Z', () => change(1000, { remove: ['AVITO_DISCOUNT_30'] }));
-    // Re-added for a limited time, as the TTL feature appends it.
-    clock.set('2023-08-12T10:00:00.000Z');
-    await appendToUser(1000, 'MembershipAdded', {
-      slug: 'AVITO_DISCOUNT_30', expiresAt: '2023-08-20T00:00:00.000Z', reason: 'manual', addedAt: '2023-08-12T10:00:00.000Z',
-    });
+    // Re-added for a limited time.
+    await at('2023-08-12T10:00:00.000Z', () =>
+      post('/users/1000/segments', { add: [{ slug: 'AVITO_DISCOUNT_30', expiresAt: '2023-08-20T00:00:00.000Z' }] }),
+    );
     await at('2023-08-22T09:00:00.000Z', () => change(1002, { add: ['AVITO_VOICE_MESSAGES'] }));
     // The timer notices the expiry only after some downtime: appended after user 1002's change,
     // and in September, but it took effect on 2023-08-20.
-    clock.set('2023-09-02T07:00:00.000Z');
-    await appendToUser(1000, 'MembershipRemoved', { slug: 'AVITO_DISCOUNT_30', reason: 'expired', effectiveAt: '2023-08-20T00:00:00.000Z' });
+    clock.set(new Date('2023-09-02T07:00:00.000Z'));
+    await t.settle();
+    expect(await t.service.timer!.tick()).toMatchObject({ expired: 1 });
+    await t.settle();
+    const expiry = (await t.service.store.readStream('user-1000')).at(-1)!;
+    expect(expiry).toMatchObject({ type: 'MembershipRemoved', data: { reason: 'expired', effectiveAt: '2023-08-20T00:00:00.000Z' } });
 
     const august = await report({ period: '2023-08' });
     expect(august.lines).toEqual([
@@ -113,7 +104,7 @@ describe('history report on local disk', () => {
   it('deleting a segment gives every member a removed row at the moment of deletion', async () => {
     await at('2023-09-03T08:00:00.000Z', () => post('/segments/AVITO_PERFORMANCE_VAS/members', { add: [3001, 3002] }));
     await at('2023-09-04T12:30:00.000Z', () => t.request({ method: 'DELETE', url: '/segments/AVITO_PERFORMANCE_VAS' }));
-    clock.set('2023-09-05T00:00:00.000Z');
+    clock.set(new Date('2023-09-05T00:00:00.000Z'));
     await t.settle(); // the sweep appends the removals to the members' streams
     const september = await report({ period: '2023-09' });
     expect(september.lines).toEqual([
@@ -125,7 +116,7 @@ describe('history report on local disk', () => {
   });
 
   it('period must be a real month, not after the current one; 400 names the field', async () => {
-    clock.set('2023-09-05T00:00:00.000Z');
+    clock.set(new Date('2023-09-05T00:00:00.000Z'));
     for (const period of ['2023-13', '2023-00', '2023-8', 'abc', '2023-10', '2024-01', '2023-09-01', '']) {
       const response = await post('/reports/history', { period });
       expect(response.statusCode).toBe(400);
@@ -147,7 +138,7 @@ describe('history report on local disk', () => {
   });
 
   it('a report requested while writes continue contains no half-written change', async () => {
-    clock.set('2023-10-15T12:00:00.000Z');
+    clock.set(new Date('2023-10-15T12:00:00.000Z'));
     const users = Array.from({ length: 40 }, (_, index) => 5000 + index);
     for (const userId of users) await change(userId, { add: ['AVITO_VOICE_MESSAGES'] });
     // Each request removes one segment and adds another in one append: two rows or none.

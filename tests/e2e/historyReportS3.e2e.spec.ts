@@ -9,11 +9,11 @@ import S3rver from 's3rver';
 import { parsePeriod } from '../../src/reports/period';
 import { S3ReportStorage } from '../../src/reports/s3ReportStorage';
 import { CHANGES_PER_USER, seedMembershipChanges } from '../support/seedMembershipChanges';
-import { testClock } from '../support/testClock';
+import { TestClock } from '../support/testClock';
 import { startTestService, type TestService } from '../support/testService';
 
 describe('history report in S3-compatible storage', () => {
-  const clock = testClock('2023-09-10T00:00:00.000Z');
+  const clock = new TestClock(new Date('2023-09-10T00:00:00.000Z'));
   let s3: S3rver;
   let directory: string;
   let endpoint: string;

@@ -21,7 +21,7 @@ export interface TestService {
 export async function startTestService(
   options: { roles?: Role[]; clock?: Clock } & Pick<
     ServiceOptions,
-    'apiTokens' | 'bodyLimitBytes' | 'batchSize' | 'reportStorage' | 'reportUrlExpirySeconds'
+    'apiTokens' | 'bodyLimitBytes' | 'batchSize' | 'ttlSweepSchedule' | 'reportStorage' | 'reportUrlExpirySeconds'
   > = {},
 ): Promise<TestService> {
   const db = await createTestDatabase({ poolSize: 20 });
@@ -35,6 +35,7 @@ export async function startTestService(
     batchSize: options.batchSize,
     reportStorage: options.reportStorage,
     reportUrlExpirySeconds: options.reportUrlExpirySeconds,
+    ttlSweepSchedule: options.ttlSweepSchedule,
   });
   service.start();
   await service.app.ready();
