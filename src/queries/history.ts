@@ -58,17 +58,30 @@ const stateRow = z.object({
 
 /**
  * The user's explicit memberships as they were at `at`: per segment the last change at or before
- * `at`, kept when it is an add that had not expired by then. Sorted by slug.
+ * `at`, kept when it is an add whose expiry in force at `at` (the add's, or that of the last
+ * renewal made by then) is later than `at`. Sorted by slug.
  */
 export async function manualSegmentsAt(db: CommonQueryMethods, userId: number, at: Date): Promise<UserSegment[]> {
+  const moment = sql.fragment`${at.toISOString()}::timestamptz`;
   const rows = await db.any(sql.type(stateRow)`
-    SELECT slug, operation, at, expires_at FROM (
-      SELECT DISTINCT ON (segment_id) slug, operation, at, expires_at
+    SELECT last_change.slug, last_change.operation, last_change.at,
+           CASE WHEN renewal.global_position IS NULL THEN last_change.expires_at ELSE renewal.expires_at END AS expires_at
+    FROM (
+      SELECT DISTINCT ON (segment_id) segment_id, slug, operation, at, expires_at, global_position
       FROM membership_audit
-      WHERE user_id = ${userId} AND at <= ${at.toISOString()}::timestamptz
+      WHERE user_id = ${userId} AND at <= ${moment}
       ORDER BY segment_id, at DESC, global_position DESC
     ) last_change
-    WHERE operation = 'added' AND (expires_at IS NULL OR expires_at > ${at.toISOString()}::timestamptz)
-    ORDER BY slug`);
-  return rows.map((row) => ({ slug: row.slug, source: 'manual', addedAt: row.at, expiresAt: row.expires_at }));
+    LEFT JOIN LATERAL (
+      SELECT c.global_position, c.expires_at FROM membership_expiry_changes c
+      WHERE c.user_id = ${userId} AND c.segment_id = last_change.segment_id
+        AND c.global_position > last_change.global_position AND c.changed_at <= ${moment}
+      ORDER BY c.changed_at DESC, c.global_position DESC
+      LIMIT 1
+    ) renewal ON TRUE
+    WHERE last_change.operation = 'added'
+    ORDER BY last_change.slug`);
+  return rows
+    .filter((row) => row.expires_at === null || row.expires_at.getTime() > at.getTime())
+    .map((row) => ({ slug: row.slug, source: 'manual', addedAt: row.at, expiresAt: row.expires_at }));
 }

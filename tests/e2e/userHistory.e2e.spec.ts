@@ -40,6 +40,9 @@ describe("a user's history and their segments at a past moment", () => {
     expect(await t.service.timer!.tick()).toMatchObject({ expired: 1 });
     // One whose expiry no timer has recorded yet.
     await at('2023-08-09T00:00:00.000Z', () => post('/users/1002/segments', { add: [{ slug: 'AVITO_DISCOUNT_30', expiresAt: '2023-08-10T00:00:00.000Z' }] }));
+    // One renewed before it expired: added until 12 August, then extended to 15 August.
+    await at('2023-08-10T00:00:00.000Z', () => post('/users/1003/segments', { add: [{ slug: 'AVITO_DISCOUNT_30', expiresAt: '2023-08-12T00:00:00.000Z' }] }));
+    await at('2023-08-11T00:00:00.000Z', () => post('/users/1003/segments', { add: [{ slug: 'AVITO_DISCOUNT_30', expiresAt: '2023-08-15T00:00:00.000Z' }] }));
     clock.set(new Date('2023-08-20T00:00:00.000Z'));
     await t.settle();
   });
@@ -87,6 +90,18 @@ describe("a user's history and their segments at a past moment", () => {
   it('?at respects expiresAt even before any expiry is recorded: a membership is gone at its expiry moment', async () => {
     expect(await slugsAt(1002, '2023-08-09T23:59:59.999Z')).toEqual(['AVITO_DISCOUNT_30']);
     expect(await slugsAt(1002, '2023-08-10T00:00:00.000Z')).toEqual([]);
+  });
+
+  it('?at follows a renewal from the moment it was made: the old expiry before, the new one after', async () => {
+    expect(await slugsAt(1003, '2023-08-10T23:59:59.999Z')).toEqual(['AVITO_DISCOUNT_30']);
+    expect((await get('/users/1003/segments?at=2023-08-10T12:00:00.000Z')).json().segments[0].expiresAt).toBe('2023-08-12T00:00:00.000Z');
+    expect((await get('/users/1003/segments?at=2023-08-11T00:00:00.000Z')).json().segments[0].expiresAt).toBe('2023-08-15T00:00:00.000Z');
+    expect(await slugsAt(1003, '2023-08-13T00:00:00.000Z')).toEqual(['AVITO_DISCOUNT_30']);
+    expect(await slugsAt(1003, '2023-08-15T00:00:00.000Z')).toEqual([]);
+    // A renewal is not a change of membership: history shows the one add.
+    expect((await get('/users/1003/history')).json().entries).toEqual([
+      { slug: 'AVITO_DISCOUNT_30', operation: 'added', reason: 'manual', at: '2023-08-10T00:00:00.000Z' },
+    ]);
   });
 
   it('bad times and unknown parameters are 400 naming the parameter', async () => {
