@@ -99,3 +99,29 @@ CREATE TABLE IF NOT EXISTS segment_deletion_removals (
   deleted_at timestamptz NOT NULL,
   PRIMARY KEY (user_id, segment_id)
 );
+
+-- ---------------------------------------------------------------- percentage segments
+-- Every change of a segment's percentage, in event order: its creation with a percentage, each
+-- PATCH that changed the percentage (NULL: turned off), and the deletion of a segment that ever
+-- had one. Reads cache the live percentage segments from here; max(global_position) is the
+-- version a read compares with its cache. History derives automatic membership from it.
+CREATE TABLE IF NOT EXISTS percentage_changes (
+  global_position bigint        NOT NULL PRIMARY KEY,  -- the segment event that made the change
+  segment_id      uuid          NOT NULL,
+  percent         numeric(5, 2) CHECK (percent > 0 AND percent <= 100),
+  deleted         boolean       NOT NULL DEFAULT false,
+  at              timestamptz   NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS percentage_changes_by_segment ON percentage_changes (segment_id, global_position);
+
+-- Users explicitly removed from a percentage segment: the percentage never includes them in that
+-- segment again (AutoMembershipOptedOut in the user's stream).
+CREATE TABLE IF NOT EXISTS auto_membership_opt_outs (
+  user_id      bigint      NOT NULL,
+  segment_id   uuid        NOT NULL,
+  slug         text        NOT NULL,
+  reason       text        NOT NULL CHECK (reason IN ('manual', 'bulk')),
+  opted_out_at timestamptz NOT NULL,
+  PRIMARY KEY (user_id, segment_id)
+);
