@@ -192,7 +192,26 @@ async function httpPhase(id: string, name: string, what: string, options: autoca
  * measured duration; queries/s and per-query latency as the pg client sees it. The pool stays
  * open across both, and is closed only after the measurement (so are the CPU figures).
  */
-async function pgPhase(id: string, name: string, what: string, url: string, poolSize: number): Promise<PhaseResult> {
+const POINT_SELECT = 'SELECT slug FROM memberships WHERE user_id = $1';
+
+/** The statement GET /users/{id}/segments runs (src/queries/userSegments.ts), as slonik sends it. */
+const READ_STATEMENT = `
+  SELECT 'manual' AS kind, segment_id::text, slug, added_at AS at, expires_at, NULL AS reason, NULL AS version
+  FROM memberships WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2::timestamptz)
+  UNION ALL
+  SELECT 'opt_out', segment_id::text, slug, opted_out_at, NULL, reason, NULL
+  FROM auto_membership_opt_outs WHERE user_id = $1
+  UNION ALL
+  SELECT 'version', NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(max(global_position), 0)::text FROM percentage_changes)`;
+
+async function pgPhase(
+  id: string,
+  name: string,
+  what: string,
+  url: string,
+  poolSize: number,
+  statement: 'point select' | 'read statement' = 'point select',
+): Promise<PhaseResult> {
   checkAborted();
   const pool = new Pool({ connectionString: url, max: poolSize });
   const random = prng(settings.seed + poolSize);
@@ -210,7 +229,8 @@ async function pgPhase(id: string, name: string, what: string, url: string, pool
           const userId = 1 + Math.floor(random() * settings.users);
           const t0 = process.hrtime.bigint();
           try {
-            await pool.query('SELECT slug FROM memberships WHERE user_id = $1', [userId]);
+            if (statement === 'point select') await pool.query(POINT_SELECT, [userId]);
+            else await pool.query(READ_STATEMENT, [userId, new Date().toISOString()]);
             latencies?.push(Number(process.hrtime.bigint() - t0) / 1e6);
           } catch (error) {
             errors++;
@@ -607,6 +627,16 @@ async function main(): Promise<void> {
         `baseline: SELECT slug FROM memberships WHERE user_id = $1, random seeded user, node-postgres Pool of ${settings.pgPoolSize} (the service's pool size), ${settings.connections} concurrent callers, no HTTP`,
         databaseUrl,
         settings.pgPoolSize,
+      ),
+    );
+    phases.push(
+      await pgPhase(
+        'pgRead',
+        `raw pg read statement (pool ${settings.pgPoolSize})`,
+        `baseline: the statement of the read route (memberships, opt-outs and the percentage version in one UNION ALL), random seeded user, pool ${settings.pgPoolSize}, no HTTP`,
+        databaseUrl,
+        settings.pgPoolSize,
+        'read statement',
       ),
     );
     if (settings.connections !== settings.pgPoolSize) {
