@@ -194,15 +194,8 @@ async function httpPhase(id: string, name: string, what: string, options: autoca
  */
 const POINT_SELECT = 'SELECT slug FROM memberships WHERE user_id = $1';
 
-/** The statement GET /users/{id}/segments runs (src/queries/userSegments.ts), as slonik sends it. */
-const READ_STATEMENT = `
-  SELECT 'manual' AS kind, segment_id::text, slug, added_at AS at, expires_at, NULL AS reason, NULL AS version
-  FROM memberships WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2::timestamptz)
-  UNION ALL
-  SELECT 'opt_out', segment_id::text, slug, opted_out_at, NULL, reason, NULL
-  FROM auto_membership_opt_outs WHERE user_id = $1
-  UNION ALL
-  SELECT 'version', NULL, NULL, NULL, NULL, NULL, (SELECT coalesce(max(global_position), 0)::text FROM percentage_changes)`;
+/** The statement GET /users/{id}/segments runs (src/queries/userSegments.ts). */
+const READ_STATEMENT = 'SELECT kind, segment_id, slug, at, expires_at, reason, version FROM user_segment_rows($1, $2::timestamptz)';
 
 async function pgPhase(
   id: string,
@@ -633,7 +626,7 @@ async function main(): Promise<void> {
       await pgPhase(
         'pgRead',
         `raw pg read statement (pool ${settings.pgPoolSize})`,
-        `baseline: the statement of the read route (memberships, opt-outs and the percentage version in one UNION ALL), random seeded user, pool ${settings.pgPoolSize}, no HTTP`,
+        `baseline: the statement of the read route (user_segment_rows: memberships, opt-outs and the percentage version), random seeded user, pool ${settings.pgPoolSize}, no HTTP`,
         databaseUrl,
         settings.pgPoolSize,
         'read statement',

@@ -3,7 +3,7 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import type { OptOut } from './autoMembership';
-import { PercentageSegmentCache, percentageVersion } from './percentageSegments';
+import { PercentageSegmentCache } from './percentageSegments';
 
 const row = z.object({
   kind: z.enum(['manual', 'opt_out', 'version']),
@@ -28,15 +28,10 @@ export async function activeSegmentsOf(
   now: Date,
   percentageSegments?: PercentageSegmentCache,
 ): Promise<UserSegment[]> {
+  // One statement (infra/sql/schema.sql, user_segment_rows): memberships, opt-outs, version.
   const rows = await db.any(sql.type(row)`
-    SELECT 'manual' AS kind, segment_id::text, slug, added_at AS at, expires_at, NULL AS reason, NULL AS version
-    FROM memberships
-    WHERE user_id = ${userId} AND (expires_at IS NULL OR expires_at > ${now.toISOString()}::timestamptz)
-    UNION ALL
-    SELECT 'opt_out', segment_id::text, slug, opted_out_at, NULL, reason, NULL
-    FROM auto_membership_opt_outs WHERE user_id = ${userId}
-    UNION ALL
-    SELECT 'version', NULL, NULL, NULL, NULL, NULL, ${percentageVersion}`);
+    SELECT kind, segment_id, slug, at, expires_at, reason, version
+    FROM user_segment_rows(${userId}, ${now.toISOString()}::timestamptz)`);
 
   const manual: UserSegment[] = [];
   const manualIds = new Set<string>();
