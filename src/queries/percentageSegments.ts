@@ -32,7 +32,11 @@ export class PercentageSegmentCache {
 
   /** The live percentage segments as of `version` (or later). */
   async at(version: string): Promise<readonly PercentageTimeline[]> {
-    if (version !== this.version) await this.reload();
+    if (version === this.version) return this.timelines;
+    await this.reload();
+    // A reload that was already under way may have read an older version than this reader saw;
+    // one more brings the cache at least to the reader's version.
+    if (this.version === null || BigInt(this.version) < BigInt(version)) await this.reload();
     return this.timelines;
   }
 

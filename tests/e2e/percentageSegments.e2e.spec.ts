@@ -158,6 +158,23 @@ describe('percentage segments', () => {
     ]);
   });
 
+  it('the bulk route counts an automatic member it removes, not one it adds, and opts the removed out', async () => {
+    await post('/segments', { slug: 'BULK_AUTO', autoAssignPercent: 50 });
+    await t.settle();
+    const seed = await seedOf('BULK_AUTO');
+    const [kept, dropped] = USERS.filter((id) => isInRollout(seed, 50, id));
+    const outsider = USERS.find((id) => !isInRollout(seed, 50, id))!;
+    const response = await post('/segments/BULK_AUTO/members', { add: [kept], remove: [dropped, outsider] });
+    expect(response.json()).toEqual({ added: 0, removed: 1 });
+    await t.settle();
+    expect((await segmentsOf(kept!)).filter((s) => s.slug === 'BULK_AUTO').map((s) => s.source)).toEqual(['manual']);
+    expect((await segmentsOf(dropped!)).filter((s) => s.slug === 'BULK_AUTO')).toEqual([]);
+    expect((await t.service.store.readStream(`user-${dropped}`)).at(-1)).toMatchObject({
+      type: 'AutoMembershipOptedOut',
+      data: { slug: 'BULK_AUTO', reason: 'bulk' },
+    });
+  });
+
   it('the same users get the same answers after a restart and after a projection rebuild', async () => {
     await post('/segments', { slug: 'AVITO_PERFORMANCE_VAS', autoAssignPercent: 33.33 });
     await t.settle();
