@@ -1,5 +1,6 @@
 // One zod schema over the environment: parsed once at start-up, a bad value names its variable.
 import path from 'node:path';
+import { validate as isCronExpression } from 'node-cron';
 import { z } from 'zod';
 
 const ROLE_NAMES = ['api', 'projector', 'timer'] as const;
@@ -87,6 +88,16 @@ const environmentSchema = z
     EMBEDDED_POSTGRES_PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(0)),
     BODY_LIMIT_BYTES: z.preprocess(emptyAsUndefined, z.coerce.number().int().positive().default(4 * 1024 * 1024)),
     DATABASE_POOL_SIZE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(200).default(10)),
+    TTL_SWEEP_SCHEDULE: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .default('*/5 * * * * *')
+        .refine(
+          (value) => isCronExpression(value),
+          (value) => ({ message: `expected a node-cron expression such as "*/5 * * * * *" (seconds first); got "${value}"` }),
+        ),
+    ),
   })
   .superRefine((env, ctx) => {
     if (env.EVENT_STORE === 'eventstoredb') {
@@ -128,6 +139,8 @@ export interface Config {
   embeddedPostgresPort: number;
   bodyLimitBytes: number;
   databasePoolSize: number;
+  /** node-cron expression of the membership expiry timer (the `timer` role). */
+  ttlSweepSchedule: string;
 }
 
 export class ConfigError extends Error {
@@ -160,5 +173,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    ttlSweepSchedule: e.TTL_SWEEP_SCHEDULE,
   };
 }

@@ -40,6 +40,7 @@ async function main(config: Config): Promise<void> {
       apiTokens: config.apiTokens,
       bodyLimitBytes: config.bodyLimitBytes,
       publicUrl: config.publicUrl,
+      ttlSweepSchedule: config.ttlSweepSchedule,
     });
     service.start();
     if (config.roles.has('api')) {

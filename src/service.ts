@@ -20,6 +20,7 @@ import { createSegmentDeletionSweep } from './projections/segmentDeletionSweep';
 import { isConnectionError } from './infra/pgErrors';
 import { PercentageSegmentCache } from './queries/percentageSegments';
 import { deletedSegmentIds } from './queries/segments';
+import { createMembershipExpiryTimer, type MembershipExpiryTimer } from './timers/membershipExpiryTimer';
 
 export interface ServiceOptions {
   pool: DatabasePool;
@@ -33,12 +34,16 @@ export interface ServiceOptions {
   publicUrl?: string;
   /** Events per projection batch. */
   batchSize?: number;
+  /** node-cron expression of the membership expiry timer (the `timer` role); every 5 s by default. */
+  ttlSweepSchedule?: string;
 }
 
 export interface Service {
   app: FastifyInstance;
   store: EventStore;
   runner: ProjectionRunner | undefined;
+  /** The membership expiry timer, in a process with the `timer` role. */
+  timer: MembershipExpiryTimer | undefined;
   /** Starts the projector and timers of this process's roles. */
   start(): void;
   stop(): Promise<void>;
@@ -78,6 +83,10 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       onBatchCommitted: () => wakeSweep(),
     });
   }
+
+  const timer = roles.has('timer')
+    ? createMembershipExpiryTimer({ pool, userCommands, logger, clock, schedule: options.ttlSweepSchedule })
+    : undefined;
 
   async function waitForReadModel(position: Position, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
@@ -165,12 +174,15 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     app,
     store,
     runner,
+    timer,
     start() {
       runner?.start();
       sweep?.start();
+      timer?.start();
     },
     async stop() {
       await app.close();
+      await timer?.stop();
       await sweep?.stop();
       await runner?.stop();
       await store.close();

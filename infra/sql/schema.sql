@@ -75,6 +75,9 @@ CREATE TABLE IF NOT EXISTS memberships (
 -- Member lists and counts of a segment, ordered by user.
 CREATE INDEX IF NOT EXISTS memberships_by_segment ON memberships (segment_id, user_id);
 
+-- The expiry timer walks due memberships in expiry order; permanent ones are not in the index.
+CREATE INDEX IF NOT EXISTS memberships_by_expiry ON memberships (expires_at, user_id, segment_id) WHERE expires_at IS NOT NULL;
+
 -- One row per membership change, in the order the changes took effect.
 CREATE TABLE IF NOT EXISTS membership_audit (
   global_position bigint      NOT NULL PRIMARY KEY,  -- the event that made the change

@@ -2,6 +2,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { StatementTimeoutError } from 'slonik';
+import type { ZodIssue } from 'zod';
 import { DomainError } from '../domain/errors';
 import { EventStoreUnavailableError } from '../eventstore/eventStore';
 import { isConnectionError } from '../infra/pgErrors';
@@ -32,6 +33,20 @@ function isUnavailable(error: unknown): boolean {
   return error instanceof EventStoreUnavailableError || isConnectionError(error);
 }
 
+/**
+ * A value that fits none of a union's shapes is reported by zod as one "Invalid input" at the
+ * union. When the value has the type of exactly one shape (an object where a slug or an object may
+ * stand), that shape's own issues name the field that is wrong.
+ */
+function specificIssues(issue: ZodIssue): ZodIssue[] {
+  if (issue.code !== 'invalid_union') return [issue];
+  const depth = issue.path.length;
+  const typeFits = issue.unionErrors.filter(
+    (branch) => !branch.issues.some((inner) => inner.code === 'invalid_type' && inner.path.length === depth),
+  );
+  return typeFits.length === 1 ? typeFits[0]!.issues.flatMap(specificIssues) : [issue];
+}
+
 export function problemFor(error: unknown, request: FastifyRequest): Problem {
   if (error instanceof HttpProblem) return error.problem;
   if (error instanceof DomainError) {
@@ -39,9 +54,9 @@ export function problemFor(error: unknown, request: FastifyRequest): Problem {
   }
   if (hasZodFastifySchemaValidationErrors(error)) {
     const where = (error as { validationContext?: string }).validationContext ?? 'body';
-    const errors = error.validation.map((item) => {
-      const issuePath = item.params.issue.path.join('.');
-      return { path: where === 'body' ? issuePath : [where, issuePath].filter(Boolean).join('.'), message: item.params.issue.message };
+    const errors = error.validation.flatMap((item) => specificIssues(item.params.issue)).map((issue) => {
+      const issuePath = issue.path.join('.');
+      return { path: where === 'body' ? issuePath : [where, issuePath].filter(Boolean).join('.'), message: issue.message };
     });
     return {
       type: problemType('validation'),

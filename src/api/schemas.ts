@@ -1,5 +1,6 @@
 // Request and response schemas shared by the routes; the OpenAPI document is generated from them.
 import { z } from 'zod';
+import type { ExpirySpec } from '../commands/userMemberships';
 
 export const MAX_USER_ID = Number.MAX_SAFE_INTEGER;
 
@@ -67,4 +68,47 @@ export function reportDuplicates<T>(values: readonly T[], path: (string | number
     }
     seen.add(value);
   });
+}
+
+/** The longest a membership may be limited to: 10 years (365-day years). */
+export const MAX_TTL_SECONDS = 315_360_000;
+
+export const ttlSecondsSchema = z
+  .number()
+  .int()
+  .min(1)
+  .max(MAX_TTL_SECONDS)
+  .describe('The membership ends this many seconds after the change: 1 to 315,360,000 (10 years)');
+
+export const expiresAtSchema = z
+  .string()
+  .datetime({ offset: true })
+  .nullable()
+  .describe('RFC 3339 moment the membership ends, in the future and at most 10 years ahead; null: permanent');
+
+export interface ExpiryFields {
+  ttlSeconds?: number;
+  expiresAt?: string | null;
+}
+
+/** Not both fields; an `expiresAt` after `now` and at most 10 years ahead. */
+export function checkExpiry(fields: ExpiryFields, path: (string | number)[], ctx: z.RefinementCtx, now: Date): void {
+  if (fields.ttlSeconds !== undefined && fields.expiresAt !== undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'expiresAt'], message: 'give either ttlSeconds or expiresAt, not both' });
+    return;
+  }
+  if (fields.expiresAt === undefined || fields.expiresAt === null) return;
+  const at = Date.parse(fields.expiresAt);
+  if (at <= now.getTime()) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'expiresAt'], message: `must be in the future (now is ${now.toISOString()})` });
+  } else if (at - now.getTime() > MAX_TTL_SECONDS * 1000) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...path, 'expiresAt'], message: 'must be at most 10 years ahead' });
+  }
+}
+
+/** The command's expiry from validated request fields; undefined when neither was given. */
+export function expirySpecOf(fields: ExpiryFields): ExpirySpec | undefined {
+  if (fields.ttlSeconds !== undefined) return { ttlSeconds: fields.ttlSeconds };
+  if (fields.expiresAt !== undefined) return { expiresAt: fields.expiresAt };
+  return undefined;
 }

@@ -17,6 +17,8 @@ import {
   decideUser,
   evolveUser,
   initialUserState,
+  type AddEntry,
+  type ExpirySpec,
   type LiveSegment,
   type Membership,
   type UserCommand,
@@ -25,7 +27,7 @@ import {
 
 export interface UpdateUserSegmentsInput {
   userId: number;
-  add: readonly string[];
+  add: readonly AddEntry[];
   remove: readonly string[];
   /** Number of events the caller believes the user's stream holds. */
   expectedVersion?: number;
@@ -47,6 +49,8 @@ export interface BulkMembershipInput {
   slug: string;
   add: readonly number[];
   remove: readonly number[];
+  /** The expiry of every added user's membership (absent: new ones permanent, existing ones unchanged). */
+  expiry?: ExpirySpec;
 }
 
 export interface UserCommands {
@@ -87,7 +91,7 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
   return {
     updateUserSegments(input, metadata) {
       const stream = userStream(input.userId);
-      const slugs = [...new Set([...input.add, ...input.remove])];
+      const slugs = [...new Set([...input.add.map((entry) => entry.slug), ...input.remove])];
       return mutex.run(stream, () =>
         retryOnConflict(stream, async () => {
           const streams = await store.readStreams([stream, ...slugs.map(segmentStream)]);
@@ -146,7 +150,7 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
       const segment = liveSegments([input.slug], await store.readStreams([segmentStream(input.slug)])).get(input.slug);
       if (!segment) throw new SegmentNotFoundError(input.slug);
       const commands: UserCommand[] = [
-        ...input.add.map((userId) => bulkCommand(userId, [input.slug], [])),
+        ...input.add.map((userId) => bulkCommand(userId, [{ slug: input.slug, expiry: input.expiry }], [])),
         ...input.remove.map((userId) => bulkCommand(userId, [], [input.slug])),
       ];
       const { changes, position } = await this.applyToUsers(commands, metadata);
@@ -163,7 +167,11 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
       const userIds = commands.map((command) => command.data.userId);
       if (new Set(userIds).size !== userIds.length) throw new Error('one command per user');
       const slugs = [
-        ...new Set(commands.flatMap((command) => (command.type === 'UpdateUserSegments' ? [...command.data.add, ...command.data.remove] : []))),
+        ...new Set(
+          commands.flatMap((command) =>
+            command.type === 'UpdateUserSegments' ? [...command.data.add.map((entry) => entry.slug), ...command.data.remove] : [],
+          ),
+        ),
       ];
       const label = commands.length === 1 ? userStream(userIds[0]!) : `${commands.length} user streams`;
       return retryOnConflict(label, async () => {
@@ -198,7 +206,7 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
   };
 }
 
-function bulkCommand(userId: number, add: string[], remove: string[]): UserCommand {
+function bulkCommand(userId: number, add: AddEntry[], remove: string[]): UserCommand {
   return { type: 'UpdateUserSegments', data: { userId, add, remove, reason: 'bulk' } };
 }
 

@@ -1,6 +1,6 @@
 // The user aggregate: a user's explicit memberships and opt-outs of percentage segments, decided
 // from the user's stream and the segments the command names.
-import { UnknownSegmentsError } from '../domain/errors';
+import { ExpiryNotInFutureError, UnknownSegmentsError } from '../domain/errors';
 import { isInRollout } from '../domain/percentageRollout';
 import type { AddReason, MembershipEvent, MembershipRemoved } from '../events/membershipEvents';
 
@@ -34,9 +34,18 @@ export function isAutoMember(state: UserState, segment: LiveSegment, userId: num
   return isInRollout(segment.rollout.seed, segment.rollout.percent, userId);
 }
 
+/** How an add sets the membership's end: a TTL counted from the decision, or a moment (null: never). */
+export type ExpirySpec = { ttlSeconds: number } | { expiresAt: string | null };
+
+export interface AddEntry {
+  slug: string;
+  /** Absent: a new membership is permanent, an active one keeps its expiry. */
+  expiry?: ExpirySpec;
+}
+
 export interface UpdateUserSegments {
   type: 'UpdateUserSegments';
-  data: { userId: number; add: readonly string[]; remove: readonly string[]; reason: AddReason };
+  data: { userId: number; add: readonly AddEntry[]; remove: readonly string[]; reason: AddReason };
 }
 
 export interface RemoveDeletedSegmentMember {
@@ -44,7 +53,13 @@ export interface RemoveDeletedSegmentMember {
   data: { userId: number; segmentId: string; slug: string; deletedAt: string };
 }
 
-export type UserCommand = UpdateUserSegments | RemoveDeletedSegmentMember;
+/** The timer found these memberships due in the read model; expire each one the stream still agrees on. */
+export interface ExpireMemberships {
+  type: 'ExpireMemberships';
+  data: { userId: number; due: ReadonlyArray<{ segmentId: string; expiresAt: string }> };
+}
+
+export type UserCommand = UpdateUserSegments | RemoveDeletedSegmentMember | ExpireMemberships;
 
 export interface UserDecisionContext {
   now: Date;
@@ -71,6 +86,14 @@ export function decideUser(command: UserCommand, state: UserState, context: User
       const effectiveAt = Date.parse(membership.addedAt) > Date.parse(deletedAt) ? membership.addedAt : deletedAt;
       return [{ type: 'MembershipRemoved', data: { userId, segmentId, slug, reason: 'segment_deleted', effectiveAt } }];
     }
+    case 'ExpireMemberships':
+      return command.data.due.flatMap(({ segmentId, expiresAt }) => {
+        const membership = state.memberships.get(segmentId);
+        // Removed, renewed or made permanent since the read model was read: that expiry is void.
+        if (!membership || membership.expiresAt === null || Date.parse(membership.expiresAt) !== Date.parse(expiresAt)) return [];
+        if (isActive(membership, context.now)) return [];
+        return [expiry(command.data.userId, membership)];
+      });
     default: {
       const unhandled: never = command;
       throw new Error(`unknown command ${JSON.stringify(unhandled)}`);
@@ -83,7 +106,7 @@ function decideUpdate(
   state: UserState,
   { now, segments }: UserDecisionContext,
 ): MembershipEvent[] {
-  const unknown = [...add, ...remove].filter((slug) => !segments.has(slug));
+  const unknown = [...add.map((entry) => entry.slug), ...remove].filter((slug) => !segments.has(slug));
   if (unknown.length > 0) throw new UnknownSegmentsError([...new Set(unknown)]);
 
   const events: MembershipEvent[] = [];
@@ -120,17 +143,46 @@ function decideUpdate(
       });
     }
   }
-  for (const slug of add) {
+  for (const { slug, expiry: spec } of add) {
     const segment = segments.get(slug)!;
     if (decided.has(segment.segmentId)) continue;
     decided.add(segment.segmentId);
-    if (activeMembershipOf(segment)) continue;
+    const expiresAt = spec === undefined ? undefined : resolveExpiry(slug, spec, now);
+    const active = activeMembershipOf(segment);
+    if (active) {
+      // A re-add is not a new membership: only a different expiry changes anything.
+      if (expiresAt === undefined || sameMoment(expiresAt, active.expiresAt)) continue;
+      events.push({
+        type: 'MembershipExpiryChanged',
+        data: {
+          userId,
+          segmentId: segment.segmentId,
+          slug,
+          expiresAt,
+          previousExpiresAt: active.expiresAt,
+          changedAt: now.toISOString(),
+        },
+      });
+      continue;
+    }
     events.push({
       type: 'MembershipAdded',
-      data: { userId, segmentId: segment.segmentId, slug, expiresAt: null, reason, addedAt: now.toISOString() },
+      data: { userId, segmentId: segment.segmentId, slug, expiresAt: expiresAt ?? null, reason, addedAt: now.toISOString() },
     });
   }
   return events;
+}
+
+function resolveExpiry(slug: string, spec: ExpirySpec, now: Date): string | null {
+  if ('ttlSeconds' in spec) return new Date(now.getTime() + spec.ttlSeconds * 1000).toISOString();
+  if (spec.expiresAt === null) return null;
+  // The route checks this against its clock; the decision checks again at its own moment.
+  if (Date.parse(spec.expiresAt) <= now.getTime()) throw new ExpiryNotInFutureError(slug, spec.expiresAt);
+  return new Date(spec.expiresAt).toISOString();
+}
+
+function sameMoment(a: string | null, b: string | null): boolean {
+  return a === null || b === null ? a === b : Date.parse(a) === Date.parse(b);
 }
 
 function expiry(userId: number, membership: Membership): MembershipRemoved {
@@ -160,6 +212,11 @@ export function evolveUser(state: UserState, event: MembershipEvent): UserState 
     case 'MembershipRemoved':
       memberships.delete(event.data.segmentId);
       break;
+    case 'MembershipExpiryChanged': {
+      const membership = memberships.get(event.data.segmentId);
+      if (membership) memberships.set(event.data.segmentId, { ...membership, expiresAt: event.data.expiresAt });
+      break;
+    }
     default: {
       const unhandled: never = event;
       return unhandled;
@@ -186,7 +243,10 @@ export function changedSegments(
     if (event.type === 'MembershipAdded') {
       const segment = bySegmentId.get(event.data.segmentId);
       if (!segment || !isAutoMember(before, segment, userId)) added.push(event.data.slug);
-    } else if (event.data.reason === 'manual' || event.data.reason === 'bulk') {
+    } else if (
+      (event.type === 'MembershipRemoved' || event.type === 'AutoMembershipOptedOut') &&
+      (event.data.reason === 'manual' || event.data.reason === 'bulk')
+    ) {
       removed.add(event.data.slug);
     }
   }

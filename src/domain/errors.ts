@@ -68,3 +68,19 @@ export class TooMuchContentionError extends DomainError {
     super(`gave up after repeated concurrent changes to ${stream}; retry the request`);
   }
 }
+
+/** An `expiresAt` that is no longer in the future when the change is decided. */
+export class ExpiryNotInFutureError extends DomainError {
+  readonly status = 400;
+  readonly problemType = 'validation';
+  readonly title = 'Invalid request';
+  constructor(
+    readonly slug: string,
+    readonly expiresAt: string,
+  ) {
+    super(`expiresAt ${expiresAt} of segment ${slug} is not in the future`);
+  }
+  override extras() {
+    return { errors: [{ path: 'expiresAt', message: this.message }] };
+  }
+}

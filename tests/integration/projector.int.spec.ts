@@ -133,7 +133,7 @@ async function createSegment(slug: string) {
 }
 
 async function addUsers(userIds: number[], add: string[], remove: string[] = []) {
-  for (const userId of userIds) await users.updateUserSegments({ userId, add, remove }, meta);
+  for (const userId of userIds) await users.updateUserSegments({ userId, add: add.map((slug) => ({ slug })), remove }, meta);
 }
 
 // ------------------------------------------------------------------ tests
@@ -288,7 +288,7 @@ describe('segment deletion', () => {
     // Staggered by 5 ms each, with the deletion in the middle, so that adds land before,
     // during and after it.
     const adds = racers.map((userId, i) =>
-      sleep(5 * i).then(() => users.updateUserSegments({ userId, add: ['AVITO_DISCOUNT_30'], remove: [] }, meta)),
+      sleep(5 * i).then(() => users.updateUserSegments({ userId, add: [{ slug: 'AVITO_DISCOUNT_30' }], remove: [] }, meta)),
     );
     const deletion = sleep(5 * (racers.length / 2)).then(() => segments.deleteSegment('AVITO_DISCOUNT_30', meta));
     const settled = await Promise.allSettled([...adds.slice(0, 15), deletion, ...adds.slice(15)]);
@@ -352,7 +352,7 @@ describe('segment deletion', () => {
       },
     });
     const racingUsers = userCommandsOver(pausingStore);
-    const adding = racingUsers.updateUserSegments({ userId: 2001, add: ['AVITO_DISCOUNT_30'], remove: [] }, meta);
+    const adding = racingUsers.updateUserSegments({ userId: 2001, add: [{ slug: 'AVITO_DISCOUNT_30' }], remove: [] }, meta);
     await read;
     await segments.deleteSegment('AVITO_DISCOUNT_30', meta);
     await sleep(5); // the add decides at least a millisecond after the deletion
@@ -365,7 +365,7 @@ describe('segment deletion', () => {
     expect(await membershipRows()).toEqual([]);
 
     const history = await membershipEventsOf(2001);
-    expect(history.map((event) => [event.type, event.data.reason])).toEqual([
+    expect(history.map((event) => [event.type, 'reason' in event.data ? event.data.reason : undefined])).toEqual([
       ['MembershipAdded', 'manual'],
       ['MembershipRemoved', 'segment_deleted'],
     ]);

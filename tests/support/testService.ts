@@ -19,7 +19,7 @@ export interface TestService {
 }
 
 export async function startTestService(
-  options: { roles?: Role[]; clock?: Clock } & Pick<ServiceOptions, 'apiTokens' | 'bodyLimitBytes' | 'batchSize'> = {},
+  options: { roles?: Role[]; clock?: Clock } & Pick<ServiceOptions, 'apiTokens' | 'bodyLimitBytes' | 'batchSize' | 'ttlSweepSchedule'> = {},
 ): Promise<TestService> {
   const db = await createTestDatabase({ poolSize: 20 });
   const service = await createService({
@@ -30,6 +30,7 @@ export async function startTestService(
     apiTokens: options.apiTokens,
     bodyLimitBytes: options.bodyLimitBytes,
     batchSize: options.batchSize,
+    ttlSweepSchedule: options.ttlSweepSchedule,
   });
   service.start();
   await service.app.ready();

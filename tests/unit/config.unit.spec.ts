@@ -23,6 +23,7 @@ describe('configuration from the environment', () => {
       publicUrl: 'http://127.0.0.1:8080',
       apiTokens: [],
       logLevel: 'info',
+      ttlSweepSchedule: '*/5 * * * * *',
     });
     expect([...config.roles].sort()).toEqual(['api', 'projector', 'timer']);
   });
@@ -37,6 +38,7 @@ describe('configuration from the environment', () => {
       ROLES: 'api, projector',
       API_TOKENS: 'dashboard:read-token-0123456789:read,ops:admin-token-0123456789:admin',
       LOG_LEVEL: 'debug',
+      TTL_SWEEP_SCHEDULE: '*/30 * * * * *',
     });
     expect(config).toMatchObject({
       port: 9000,
@@ -49,6 +51,7 @@ describe('configuration from the environment', () => {
         { name: 'ops', token: 'admin-token-0123456789', scope: 'admin' },
       ],
       logLevel: 'debug',
+      ttlSweepSchedule: '*/30 * * * * *',
     });
     expect([...config.roles].sort()).toEqual(['api', 'projector']);
   });
@@ -63,6 +66,8 @@ describe('configuration from the environment', () => {
     [{ API_TOKENS: 'dashboard:read-token-0123456789:superuser' }, 'API_TOKENS'],
     [{ HOST: '0.0.0.0' }, 'API_TOKENS'],
     [{ EVENT_STORE: 'kafka' }, 'EVENT_STORE'],
+    [{ TTL_SWEEP_SCHEDULE: 'every 5 seconds' }, 'TTL_SWEEP_SCHEDULE'],
+    [{ TTL_SWEEP_SCHEDULE: '61 * * * * *' }, 'TTL_SWEEP_SCHEDULE'],
     [{ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: 'esdb://127.0.0.1:2113?tls=false' }, 'EVENT_STORE'],
   ])('a bad value %p stops start-up naming %s', (env, variable) => {
     const problems = problemsOf(env);

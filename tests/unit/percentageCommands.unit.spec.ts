@@ -60,7 +60,7 @@ describe('explicit changes of users a percentage includes', () => {
   const OUT = 1000;
   const update = (userId: number, add: string[], remove: string[]): UserCommand => ({
     type: 'UpdateUserSegments',
-    data: { userId, add, remove, reason: 'manual' },
+    data: { userId, add: add.map((slug) => ({ slug })), remove, reason: 'manual' },
   });
   const decide = (history: MembershipEvent[], command: UserCommand) => {
     const before = history.reduce(evolveUser, initialUserState);

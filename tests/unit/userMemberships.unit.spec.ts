@@ -1,15 +1,23 @@
 // The user aggregate, given the user's past events, when a command arrives with the segments live
 // at that moment, then these events (or this error).
 import {
+  activeMemberships,
   decideUser,
   evolveUser,
   initialUserState,
+  type AddEntry,
   type LiveSegment,
   type UpdateUserSegments,
   type UserCommand,
 } from '../../src/commands/userMemberships';
-import { UnknownSegmentsError } from '../../src/domain/errors';
-import type { MembershipAdded, MembershipEvent, MembershipRemoved, RemovalReason } from '../../src/events/membershipEvents';
+import { ExpiryNotInFutureError, UnknownSegmentsError } from '../../src/domain/errors';
+import type {
+  MembershipAdded,
+  MembershipEvent,
+  MembershipExpiryChanged,
+  MembershipRemoved,
+  RemovalReason,
+} from '../../src/events/membershipEvents';
 
 function given(history: MembershipEvent[]) {
   const state = history.reduce(evolveUser, initialUserState);
@@ -46,9 +54,13 @@ const DAY = 24 * 60 * 60 * 1000;
 const addedAt = new Date('2025-03-01T10:00:00.000Z');
 const now = new Date('2025-03-10T12:00:00.000Z');
 
-const update = (add: string[], remove: string[] = [], reason: UpdateUserSegments['data']['reason'] = 'manual'): UserCommand => ({
+const update = (
+  add: (string | AddEntry)[],
+  remove: string[] = [],
+  reason: UpdateUserSegments['data']['reason'] = 'manual',
+): UserCommand => ({
   type: 'UpdateUserSegments',
-  data: { userId: USER, add, remove, reason },
+  data: { userId: USER, add: add.map((entry) => (typeof entry === 'string' ? { slug: entry } : entry)), remove, reason },
 });
 
 const added = (segment: LiveSegment, at: Date, expiresAt: Date | null = null, reason: MembershipAdded['data']['reason'] = 'manual'): MembershipAdded => ({
@@ -211,6 +223,144 @@ describe('user memberships', () => {
       given([added(DISCOUNT_30, addedAt, now)])
         .when(update(['AVITO_DISCOUNT_30']), now, [DISCOUNT_30])
         .then([removed(DISCOUNT_30, now, 'expired'), added(DISCOUNT_30, now)]);
+    });
+  });
+
+  describe('time-limited memberships', () => {
+    const in2Days = new Date(now.getTime() + 2 * DAY);
+    const expiryChanged = (segment: LiveSegment, expiresAt: Date | null, previous: Date | null): MembershipExpiryChanged => ({
+      type: 'MembershipExpiryChanged',
+      data: {
+        userId: USER,
+        segmentId: segment.segmentId,
+        slug: segment.slug,
+        expiresAt: expiresAt?.toISOString() ?? null,
+        previousExpiresAt: previous?.toISOString() ?? null,
+        changedAt: now.toISOString(),
+      },
+    });
+    const expire = (segment: LiveSegment, expiresAt: Date): UserCommand => ({
+      type: 'ExpireMemberships',
+      data: { userId: USER, due: [{ segmentId: segment.segmentId, expiresAt: expiresAt.toISOString() }] },
+    });
+
+    it('user 1000 added to AVITO_DISCOUNT_30 for 2 days (ttlSeconds 172800) joins until now + 2 days', () => {
+      given([])
+        .when(update([{ slug: 'AVITO_DISCOUNT_30', expiry: { ttlSeconds: 172_800 } }]), now, [DISCOUNT_30])
+        .then([added(DISCOUNT_30, now, in2Days)]);
+    });
+
+    it('user 1000 added to AVITO_DISCOUNT_30 until a given moment joins until that moment', () => {
+      given([])
+        .when(update([{ slug: 'AVITO_DISCOUNT_30', expiry: { expiresAt: in2Days.toISOString() } }]), now, [DISCOUNT_30])
+        .then([added(DISCOUNT_30, now, in2Days)]);
+    });
+
+    it('user 1000 added to AVITO_DISCOUNT_30 with expiresAt null joins for good', () => {
+      given([])
+        .when(update([{ slug: 'AVITO_DISCOUNT_30', expiry: { expiresAt: null } }]), now, [DISCOUNT_30])
+        .then([added(DISCOUNT_30, now, null)]);
+    });
+
+    it('an expiresAt that is not in the future when decided fails the whole command', () => {
+      given([])
+        .when(update(['AVITO_VOICE_MESSAGES', { slug: 'AVITO_DISCOUNT_30', expiry: { expiresAt: now.toISOString() } }]), now, [DISCOUNT_30, VOICE])
+        .thenThrows(ExpiryNotInFutureError, (error) => expect(error.slug).toBe('AVITO_DISCOUNT_30'));
+    });
+
+    it('user 1000 in AVITO_DISCOUNT_30 for 2 days, re-added for 2 more days before the expiry: the expiry moves, no new membership', () => {
+      const start = new Date(now.getTime() - DAY);
+      const oldExpiry = new Date(start.getTime() + 2 * DAY);
+      given([added(DISCOUNT_30, start, oldExpiry)])
+        .when(update([{ slug: 'AVITO_DISCOUNT_30', expiry: { ttlSeconds: 172_800 } }]), now, [DISCOUNT_30])
+        .then([expiryChanged(DISCOUNT_30, in2Days, oldExpiry)]);
+    });
+
+    it('user 1000 in AVITO_DISCOUNT_30 for 2 days, re-added with expiresAt null: the membership becomes permanent', () => {
+      const oldExpiry = new Date(now.getTime() + DAY);
+      given([added(DISCOUNT_30, addedAt, oldExpiry)])
+        .when(update([{ slug: 'AVITO_DISCOUNT_30', expiry: { expiresAt: null } }]), now, [DISCOUNT_30])
+        .then([expiryChanged(DISCOUNT_30, null, oldExpiry)]);
+    });
+
+    it('user 1000 permanently in AVITO_DISCOUNT_30, re-added for 2 days: the membership now ends in 2 days', () => {
+      given([added(DISCOUNT_30, addedAt)])
+        .when(update([{ slug: 'AVITO_DISCOUNT_30', expiry: { ttlSeconds: 172_800 } }]), now, [DISCOUNT_30])
+        .then([expiryChanged(DISCOUNT_30, in2Days, null)]);
+    });
+
+    it('user 1000 in AVITO_DISCOUNT_30 for 2 days, re-added by plain slug or with the same expiry: nothing happens', () => {
+      const history = [added(DISCOUNT_30, addedAt, in2Days)];
+      given(history).when(update(['AVITO_DISCOUNT_30']), now, [DISCOUNT_30]).then([]);
+      given(history)
+        .when(update([{ slug: 'AVITO_DISCOUNT_30', expiry: { expiresAt: in2Days.toISOString() } }]), now, [DISCOUNT_30])
+        .then([]);
+    });
+
+    it('after a renewal the membership outlives its first expiry', () => {
+      const oldExpiry = new Date(now.getTime() + DAY);
+      const state = [added(DISCOUNT_30, addedAt, oldExpiry), expiryChanged(DISCOUNT_30, in2Days, oldExpiry)].reduce(evolveUser, initialUserState);
+      expect(activeMemberships(state, new Date(oldExpiry.getTime() + 1)).map((m) => m.expiresAt)).toEqual([in2Days.toISOString()]);
+      expect(activeMemberships(state, in2Days)).toEqual([]);
+    });
+
+    describe('the timer expiring a due membership', () => {
+      const expiresAt = new Date(now.getTime() - DAY);
+
+      it('user 1000 added to AVITO_DISCOUNT_30 for 2 days leaves it with reason expired at the expiry moment, not at the timer\'s', () => {
+        given([added(DISCOUNT_30, addedAt, expiresAt)])
+          .when(expire(DISCOUNT_30, expiresAt), now)
+          .then([removed(DISCOUNT_30, expiresAt, 'expired')]);
+      });
+
+      it('a membership removed by hand before its expiry is left alone', () => {
+        given([added(DISCOUNT_30, addedAt, expiresAt), removed(DISCOUNT_30, addedAt)]).when(expire(DISCOUNT_30, expiresAt), now).then([]);
+      });
+
+      it('a membership already expired is not expired twice', () => {
+        given([added(DISCOUNT_30, addedAt, expiresAt), removed(DISCOUNT_30, expiresAt, 'expired')])
+          .when(expire(DISCOUNT_30, expiresAt), now)
+          .then([]);
+      });
+
+      it('a membership renewed since the timer looked is left alone', () => {
+        const renewed = new Date(now.getTime() + DAY);
+        given([added(DISCOUNT_30, addedAt, expiresAt), expiryChanged(DISCOUNT_30, renewed, expiresAt)])
+          .when(expire(DISCOUNT_30, expiresAt), now)
+          .then([]);
+      });
+
+      it('a membership made permanent since the timer looked is left alone', () => {
+        given([added(DISCOUNT_30, addedAt, expiresAt), expiryChanged(DISCOUNT_30, null, expiresAt)]).when(expire(DISCOUNT_30, expiresAt), now).then([]);
+      });
+
+      it('a membership not yet due by the decision\'s clock is left alone', () => {
+        const later = new Date(now.getTime() + DAY);
+        given([added(DISCOUNT_30, addedAt, later)]).when(expire(DISCOUNT_30, later), now).then([]);
+      });
+
+      it('user 1000 with AVITO_DISCOUNT_30 and AVITO_DISCOUNT_50 both due leaves each at its own expiry', () => {
+        const earlier = new Date(expiresAt.getTime() - DAY);
+        given([added(DISCOUNT_30, addedAt, earlier), added(DISCOUNT_50, addedAt, expiresAt)])
+          .when(
+            {
+              type: 'ExpireMemberships',
+              data: {
+                userId: USER,
+                due: [
+                  { segmentId: DISCOUNT_30.segmentId, expiresAt: earlier.toISOString() },
+                  { segmentId: DISCOUNT_50.segmentId, expiresAt: expiresAt.toISOString() },
+                ],
+              },
+            },
+            now,
+          )
+          .then([removed(DISCOUNT_30, earlier, 'expired'), removed(DISCOUNT_50, expiresAt, 'expired')]);
+      });
+
+      it('a membership of a deleted and re-created slug is not the one the timer found', () => {
+        given([added(DISCOUNT_30, addedAt, expiresAt)]).when(expire(OLD_DISCOUNT_30, expiresAt), now).then([]);
+      });
     });
   });
 });

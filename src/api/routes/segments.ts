@@ -6,7 +6,20 @@ import { formatPosition } from '../../eventstore/position';
 import { liveSegment, liveSegments, membersOf, type SegmentView } from '../../queries/segments';
 import type { AppDeps } from '../deps';
 import { POSITION_HEADER } from '../readYourWrites';
-import { problemSchema, reportDuplicates, segmentSchema, segmentWithCountSchema, slugSchema, timeSchema, userIdSchema } from '../schemas';
+import type { Clock } from '../../infra/clock';
+import {
+  checkExpiry,
+  expiresAtSchema,
+  expirySpecOf,
+  problemSchema,
+  reportDuplicates,
+  segmentSchema,
+  segmentWithCountSchema,
+  slugSchema,
+  timeSchema,
+  ttlSecondsSchema,
+  userIdSchema,
+} from '../schemas';
 
 const MAX_BULK_IDS = 100_000;
 
@@ -49,10 +62,13 @@ const membersQuery = z.object({
     .describe('nextCursor of the previous page'),
 });
 
-const bulkBody = z
+/** `expiresAt` is checked against the service's clock, so the schema is built per app. */
+const bulkBody = (clock: Clock) => z
   .object({
     add: z.array(userIdSchema).max(MAX_BULK_IDS).default([]),
     remove: z.array(userIdSchema).max(MAX_BULK_IDS).default([]),
+    ttlSeconds: ttlSecondsSchema.optional().describe('Every added user leaves after this many seconds (1 to 315,360,000)'),
+    expiresAt: expiresAtSchema.optional().describe('Every added user leaves at this moment; null: permanent'),
   })
   .strict()
   .superRefine((body, ctx) => {
@@ -61,6 +77,11 @@ const bulkBody = z
     }
     if (body.add.length + body.remove.length > MAX_BULK_IDS) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['add'], message: `at most ${MAX_BULK_IDS} user ids a request` });
+    }
+    checkExpiry(body, [], ctx, clock.now());
+    if (body.add.length === 0 && (body.ttlSeconds !== undefined || body.expiresAt !== undefined)) {
+      const field = body.ttlSeconds !== undefined ? 'ttlSeconds' : 'expiresAt';
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [field], message: 'applies to the users in add, and add is empty' });
     }
     reportDuplicates(body.add, ['add'], ctx, 'user');
     reportDuplicates(body.remove, ['remove'], ctx, 'user');
@@ -231,7 +252,7 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
         tags: ['segments'],
         summary: 'Add and remove up to 100,000 users at once, each with the rules of the user route',
         params: slugParams,
-        body: bulkBody,
+        body: bulkBody(deps.clock),
         response: {
           200: z.object({ added: z.number().int(), removed: z.number().int() }),
           ...errors,
@@ -242,7 +263,7 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
     },
     async (request, reply) => {
       const result = await deps.userCommands.updateSegmentMembers(
-        { slug: request.params.slug, add: request.body.add, remove: request.body.remove },
+        { slug: request.params.slug, add: request.body.add, remove: request.body.remove, expiry: expirySpecOf(request.body) },
         { actor: request.actor, requestId: request.id, source: 'api' },
       );
       if (result.position) reply.header(POSITION_HEADER, formatPosition(result.position));

@@ -5,15 +5,36 @@ import { formatPosition } from '../../eventstore/position';
 import { activeSegmentsOf } from '../../queries/userSegments';
 import type { AppDeps } from '../deps';
 import { POSITION_HEADER, readYourWritesHeaders } from '../readYourWrites';
-import { positionSchema, problemSchema, reportDuplicates, slugSchema, userIdParam, userIdSchema, userSegmentSchema } from '../schemas';
+import type { Clock } from '../../infra/clock';
+import {
+  checkExpiry,
+  expiresAtSchema,
+  expirySpecOf,
+  positionSchema,
+  problemSchema,
+  reportDuplicates,
+  slugSchema,
+  ttlSecondsSchema,
+  userIdParam,
+  userIdSchema,
+  userSegmentSchema,
+} from '../schemas';
 
 const MAX_LIST = 1_000;
 
-const addEntry = z.union([slugSchema, z.object({ slug: slugSchema }).strict()]);
+/** A slug, or a slug with the membership's end; `expiresAt` is checked against the service's clock. */
+const addEntry = (clock: Clock) =>
+  z.union([
+    slugSchema,
+    z
+      .object({ slug: slugSchema, ttlSeconds: ttlSecondsSchema.optional(), expiresAt: expiresAtSchema.optional() })
+      .strict()
+      .superRefine((entry, ctx) => checkExpiry(entry, [], ctx, clock.now())),
+  ]);
 
-const updateBody = z
+const updateBody = (clock: Clock) => z
   .object({
-    add: z.array(addEntry).max(MAX_LIST).default([]),
+    add: z.array(addEntry(clock)).max(MAX_LIST).default([]),
     remove: z.array(slugSchema).max(MAX_LIST).default([]),
     expectedVersion: z.number().int().min(0).optional().describe('Fail with 409 unless the user is at this version'),
   })
@@ -49,7 +70,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
         tags: ['users'],
         summary: "Add and remove a user's segments, all or nothing",
         params: userParams,
-        body: updateBody,
+        body: updateBody(deps.clock),
         response: {
           200: z.object({
             userId: userIdSchema,
@@ -70,7 +91,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
       const result = await deps.userCommands.updateUserSegments(
         {
           userId,
-          add: request.body.add.map((entry) => (typeof entry === 'string' ? entry : entry.slug)),
+          add: request.body.add.map((entry) => (typeof entry === 'string' ? { slug: entry } : { slug: entry.slug, expiry: expirySpecOf(entry) })),
           remove: request.body.remove,
           expectedVersion: request.body.expectedVersion,
         },

@@ -30,9 +30,17 @@ interface AuditRow {
   expiresAt: string | null;
 }
 
+interface ExpiryUpdate {
+  userId: number;
+  segmentId: string;
+  expiresAt: string | null;
+}
+
 class MembershipRun {
   readonly finals = new Map<string, Final>();
   readonly audit: AuditRow[] = [];
+  /** New expiries of memberships this run did not add: an UPDATE of rows already there. */
+  readonly expiryUpdates = new Map<string, ExpiryUpdate>();
   readonly optOuts: Array<AutoMembershipOptedOut['data']> = [];
 
   add(recorded: RecordedEvent, event: MembershipEvent): void {
@@ -43,6 +51,14 @@ class MembershipRun {
     const { userId, segmentId, slug } = event.data;
     const key = `${userId}:${segmentId}`;
     const globalPosition = Number(recorded.position.prepare);
+    if (event.type === 'MembershipExpiryChanged') {
+      // The membership goes on, so history gets no row; only the end the reads filter on moves.
+      const final = this.finals.get(key);
+      if (final?.present) this.finals.set(key, { ...final, expiresAt: event.data.expiresAt });
+      else if (!final) this.expiryUpdates.set(key, { userId, segmentId, expiresAt: event.data.expiresAt });
+      return;
+    }
+    this.expiryUpdates.delete(key);
     if (event.type === 'MembershipAdded') {
       const { addedAt, expiresAt, reason } = event.data;
       this.finals.set(key, { present: true, userId, segmentId, slug, addedAt, expiresAt });
@@ -55,7 +71,7 @@ class MembershipRun {
   }
 
   get isEmpty(): boolean {
-    return this.audit.length === 0 && this.optOuts.length === 0;
+    return this.audit.length === 0 && this.expiryUpdates.size === 0 && this.optOuts.length === 0;
   }
 }
 
@@ -68,6 +84,7 @@ export function createReadModelProjection(): Projection {
         switch (recorded.type) {
           case 'MembershipAdded':
           case 'MembershipRemoved':
+          case 'MembershipExpiryChanged':
           case 'AutoMembershipOptedOut':
             run.add(recorded, { type: recorded.type, data: recorded.data } as MembershipEvent);
             break;
@@ -153,6 +170,15 @@ async function flush(tx: DatabaseTransactionConnection, run: MembershipRun): Pro
         ['int8', 'uuid', 'text', 'text', 'timestamptz'],
       )}
       ON CONFLICT (user_id, segment_id) DO NOTHING`);
+  }
+  if (run.expiryUpdates.size > 0) {
+    await tx.query(sql.unsafe`
+      UPDATE memberships m SET expires_at = u.expires_at
+      FROM ${sql.unnest(
+        [...run.expiryUpdates.values()].map((update) => [update.userId, update.segmentId, update.expiresAt]),
+        ['int8', 'uuid', 'timestamptz'],
+      )} AS u(user_id, segment_id, expires_at)
+      WHERE m.user_id = u.user_id AND m.segment_id = u.segment_id`);
   }
   if (run.audit.length === 0) return;
 
