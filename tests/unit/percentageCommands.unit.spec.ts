@@ -99,6 +99,27 @@ describe('explicit changes of users a percentage includes', () => {
     expect(decide([], update(IN, ['AVITO_VOICE_MESSAGES'], []))).toEqual({ events: [manual(IN)], added: [], removed: [] });
   });
 
+  it('a time-limited add of an automatic member is a manual membership with that expiry, and its expiry records no opt-out', () => {
+    const command: UserCommand = {
+      type: 'UpdateUserSegments',
+      data: { userId: IN, add: [{ slug: 'AVITO_VOICE_MESSAGES', expiry: { ttlSeconds: 60 } }], remove: [], reason: 'manual' },
+    };
+    const { events, added } = decide([], command);
+    expect(events).toEqual([
+      { ...manual(IN), data: { ...manual(IN).data, expiresAt: new Date(now.getTime() + 60_000).toISOString() } },
+    ]);
+    expect(added).toEqual([]);
+    const later = new Date(now.getTime() + 120_000);
+    const state = events.reduce(evolveUser, initialUserState);
+    const expiry = decideUser(
+      { type: 'ExpireMemberships', data: { userId: IN, due: [{ segmentId: SEGMENT_ID, expiresAt: new Date(now.getTime() + 60_000).toISOString() }] } },
+      state,
+      { now: later, segments: new Map() },
+    );
+    expect(expiry.map((event) => event.type)).toEqual(['MembershipRemoved']);
+    expect(expiry.reduce(evolveUser, state).optedOut.size).toBe(0);
+  });
+
   it('an explicit add of a user who opted out makes them a manual member again', () => {
     expect(decide([optOut(IN)], update(IN, ['AVITO_VOICE_MESSAGES'], []))).toEqual({
       events: [manual(IN)],
