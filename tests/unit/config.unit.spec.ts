@@ -63,9 +63,25 @@ describe('configuration from the environment', () => {
     [{ API_TOKENS: 'dashboard:read-token-0123456789:superuser' }, 'API_TOKENS'],
     [{ HOST: '0.0.0.0' }, 'API_TOKENS'],
     [{ EVENT_STORE: 'kafka' }, 'EVENT_STORE'],
-    [{ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: 'esdb://127.0.0.1:2113?tls=false' }, 'EVENT_STORE'],
+    [{ EVENT_STORE: 'eventstoredb' }, 'EVENTSTORE_CONNECTION_STRING'],
+    [{ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: 'http://127.0.0.1:2113' }, 'EVENTSTORE_CONNECTION_STRING'],
+    [{ EVENTSTORE_STREAM_PREFIX: '$system' }, 'EVENTSTORE_STREAM_PREFIX'],
   ])('a bad value %p stops start-up naming %s', (env, variable) => {
     const problems = problemsOf(env);
     expect(problems.some((problem) => problem.startsWith(`${variable}:`))).toBe(true);
+  });
+
+  it('selects EventStoreDB with its connection string and an optional stream prefix', () => {
+    const config = loadConfig({
+      EVENT_STORE: 'eventstoredb',
+      EVENTSTORE_CONNECTION_STRING: 'esdb://127.0.0.1:2113?tls=false',
+      EVENTSTORE_STREAM_PREFIX: 'staging.',
+    });
+    expect(config).toMatchObject({
+      eventStore: 'eventstoredb',
+      eventStoreConnectionString: 'esdb://127.0.0.1:2113?tls=false',
+      eventStoreStreamPrefix: 'staging.',
+    });
+    expect(loadConfig({}).eventStoreStreamPrefix).toBe('');
   });
 });
