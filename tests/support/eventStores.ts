@@ -30,7 +30,11 @@ export class RecordingEventStore implements EventStore {
   appendedEvents = 0;
   lastPosition: Position | undefined;
 
-  constructor(private readonly inner: EventStore) {}
+  /** `sink`: another recorder that also hears of these appends (a second client of one store). */
+  constructor(
+    private readonly inner: EventStore,
+    private readonly sink?: RecordingEventStore,
+  ) {}
 
   async append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     return this.record(await this.inner.append(stream, events, expected), events.length);
@@ -47,9 +51,10 @@ export class RecordingEventStore implements EventStore {
   ping = () => this.inner.ping();
   close = () => this.inner.close();
 
-  private record(result: AppendResult, count: number): AppendResult {
+  record(result: AppendResult, count: number): AppendResult {
     this.appendedEvents += count;
     if (!this.lastPosition || comparePositions(result.position, this.lastPosition) > 0) this.lastPosition = result.position;
+    this.sink?.record(result, count);
     return result;
   }
 }

@@ -38,11 +38,13 @@ export async function startTestService(
   const db = await createTestDatabase({ poolSize: 20 });
   // EVENT_STORE=eventstoredb runs the same tests on EventStoreDB, in a stream prefix of their own.
   const streamPrefix = newStreamPrefix();
-  const createEventStore = (): EventStore =>
+  const storeClient = (): EventStore =>
     serviceEventStore === 'eventstoredb'
       ? createEventStoreDbForTests(eventStoreDbConnectionString!, { streamPrefix })
       : new PostgresEventStore(db.pool, { connectionString: db.url });
-  const recording = serviceEventStore === 'eventstoredb' ? new RecordingEventStore(createEventStore()) : undefined;
+  // With EventStoreDB, settle() and snapshot() learn of appends from the clients themselves.
+  const recording = serviceEventStore === 'eventstoredb' ? new RecordingEventStore(storeClient()) : undefined;
+  const createEventStore = (): EventStore => (recording ? new RecordingEventStore(storeClient(), recording) : storeClient());
   const service = await createService({
     pool: db.pool,
     databaseUrl: db.url,
