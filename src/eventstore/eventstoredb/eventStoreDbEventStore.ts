@@ -87,10 +87,12 @@ export class EventStoreDbEventStore implements EventStore {
       throw error;
     });
     const revision = result.nextExpectedRevision;
-    // The server leaves the position out when it recognised the append as a retry of one it
-    // already stored (same event ids at the same revision): read it from the stored event.
-    const reported = result.position && result.position.commit >= 0n ? result.position : undefined;
-    const position = reported ?? (await this.positionOf(stream, revision));
+    // The port answers the position of the last event appended, which read-your-writes waits for.
+    // The server's answer is the position of the write: for one event that is the event's, for
+    // several it is read back from the last one. The server also leaves the position out when it
+    // recognised the append as a repeat of one it had stored (same ids at the same revision).
+    const reported = events.length === 1 && result.position && result.position.commit >= 0n ? result.position : undefined;
+    const position = reported ?? (await this.call(() => this.positionOf(stream, revision)));
     return { stream, revision: Number(revision), position };
   }
 
