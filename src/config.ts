@@ -76,7 +76,13 @@ const environmentSchema = z
     DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
     DATA_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default('./.data')),
     EVENT_STORE: z.preprocess(emptyAsUndefined, z.enum(['postgres', 'eventstoredb']).default('postgres')),
-    EVENTSTORE_CONNECTION_STRING: z.preprocess(emptyAsUndefined, z.string().startsWith('esdb').optional()),
+    EVENTSTORE_CONNECTION_STRING: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .regex(/^esdb(\+discover)?:\/\/[^/?#\s]+(\/?\?\S*)?$/, 'expected esdb://host:port[,host:port…][?options], e.g. esdb://127.0.0.1:2113?tls=false')
+        .optional(),
+    ),
     // Prepended to every stream name in EventStoreDB, so that several deployments (or test runs)
     // can share one server without seeing each other's streams.
     EVENTSTORE_STREAM_PREFIX: z.preprocess(

@@ -65,6 +65,7 @@ describe('configuration from the environment', () => {
     [{ EVENT_STORE: 'kafka' }, 'EVENT_STORE'],
     [{ EVENT_STORE: 'eventstoredb' }, 'EVENTSTORE_CONNECTION_STRING'],
     [{ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: 'http://127.0.0.1:2113' }, 'EVENTSTORE_CONNECTION_STRING'],
+    [{ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: 'esdb://' }, 'EVENTSTORE_CONNECTION_STRING'],
     [{ EVENTSTORE_STREAM_PREFIX: '$system' }, 'EVENTSTORE_STREAM_PREFIX'],
   ])('a bad value %p stops start-up naming %s', (env, variable) => {
     const problems = problemsOf(env);
@@ -83,5 +84,7 @@ describe('configuration from the environment', () => {
       eventStoreStreamPrefix: 'staging.',
     });
     expect(loadConfig({}).eventStoreStreamPrefix).toBe('');
+    const cluster = 'esdb+discover://admin:changeit@node1:2113,node2:2113,node3:2113?tls=true&nodePreference=leader';
+    expect(loadConfig({ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: cluster }).eventStoreConnectionString).toBe(cluster);
   });
 });
