@@ -27,10 +27,11 @@ export function createSegmentCommands(deps: { store: EventStore; clock: Clock })
       const state = foldEvents<SegmentState, SegmentEvent>(history, initialSegmentState, evolveSegment);
       const now = clock.now();
       const events = decideSegment(command, state, now);
+      const expected = expectedAfter(history);
       const { position } = await store.append(
         stream,
-        toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }),
-        expectedAfter(history),
+        toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }, { stream, expected }),
+        expected,
       );
       return { state: events.reduce(evolveSegment, state), position };
     });
