@@ -135,7 +135,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         const checkpoint = checkpoints.find((c) => c.projection === name);
         const local = runner?.status().projection === name ? runner.status() : undefined;
         const from = checkpoint?.position ?? { commit: 0n, prepare: 0n };
-        const lag = await pool.oneFirst(sql.type(lagRow)`
+        // Counted in the events table, so only for the PostgreSQL store; null (unknown) otherwise.
+        const lag = !(store instanceof PostgresEventStore) ? null : await pool.oneFirst(sql.type(lagRow)`
           SELECT count(*)::int8 AS lag FROM (
             SELECT 1 FROM events
             WHERE (transaction_id, global_position) > (${from.commit.toString()}::xid8, ${from.prepare.toString()}::int8)

@@ -33,10 +33,11 @@ export function createSegmentCommands(deps: { store: EventStore; clock: Clock })
       const now = clock.now();
       const events = decideSegment(command, state, now);
       if (events.length === 0) return { state, position: history[history.length - 1]!.position };
+      const expected = expectedAfter(history);
       const { position } = await store.append(
         stream,
-        toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }),
-        expectedAfter(history),
+        toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }, { stream, expected }),
+        expected,
       );
       return { state: events.reduce(evolveSegment, state), position };
     });

@@ -112,10 +112,11 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
           let position = history.length > 0 ? history[history.length - 1]!.position : null;
           let newVersion = version;
           if (events.length > 0) {
+            const expected = expectedAfter(history);
             const appended = await store.append(
               stream,
-              toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }),
-              expectedAfter(history),
+              toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }, { stream, expected }),
+              expected,
             );
             position = appended.position;
             newVersion = appended.revision + 1;
@@ -193,7 +194,8 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
             decisions.push(events);
             changes.push(changedSegments(events, before, segments, command.data.userId));
             if (events.length > 0) {
-              writes.push({ stream, events: toNewEvents(events, eventMetadata), expected: expectedAfter(history) });
+              const expected = expectedAfter(history);
+              writes.push({ stream, events: toNewEvents(events, eventMetadata, { stream, expected }), expected });
             }
           }
         }
