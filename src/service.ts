@@ -18,6 +18,7 @@ import { createReadModelProjection, READ_MODEL_PROJECTION } from './projections/
 import { ProjectionRunner } from './projections/runner';
 import { createSegmentDeletionSweep } from './projections/segmentDeletionSweep';
 import { isConnectionError } from './infra/pgErrors';
+import { PercentageSegmentCache } from './queries/percentageSegments';
 import { deletedSegmentIds } from './queries/segments';
 import { createMembershipExpiryTimer, type MembershipExpiryTimer } from './timers/membershipExpiryTimer';
 
@@ -55,7 +56,16 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const clock = options.clock ?? systemClock;
   const store = options.store ?? new PostgresEventStore(pool, { connectionString: options.databaseUrl });
   const segmentCommands = createSegmentCommands({ store, clock });
-  const userCommands = createUserCommands({ store, clock, deletedSegmentIds: (ids) => deletedSegmentIds(pool, ids) });
+  const percentageSegments = new PercentageSegmentCache(pool);
+  const userCommands = createUserCommands({
+    store,
+    clock,
+    deletedSegmentIds: (ids) => deletedSegmentIds(pool, ids),
+    async autoSegmentsOf(userId, excluded) {
+      // The user's stream already excluded their opt-outs; the cache adds the timelines.
+      return PercentageSegmentCache.autoMembershipsOf(userId, await percentageSegments.current(), [], excluded);
+    },
+  });
 
   const logger = options.logger ?? pino({ level: 'silent' });
 
@@ -144,7 +154,16 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     );
   }
 
-  const deps: AppDeps = { readModel: pool, segmentCommands, userCommands, clock, waitForReadModel, readiness, projections };
+  const deps: AppDeps = {
+    readModel: pool,
+    segmentCommands,
+    userCommands,
+    clock,
+    percentageSegments,
+    waitForReadModel,
+    readiness,
+    projections,
+  };
   const app = await buildApp(deps, {
     logger,
     apiTokens: options.apiTokens,

@@ -4,6 +4,7 @@ import type { SegmentCommands } from '../commands/segmentCommands';
 import type { UserCommands } from '../commands/userCommands';
 import type { Position } from '../eventstore/eventStore';
 import type { Clock } from '../infra/clock';
+import type { PercentageSegmentCache } from '../queries/percentageSegments';
 
 export interface ProjectionStatusView {
   projection: string;
@@ -26,6 +27,8 @@ export interface AppDeps {
   segmentCommands: SegmentCommands;
   userCommands: UserCommands;
   clock: Clock;
+  /** The live percentage segments, cached; reads pass it the version they saw. */
+  percentageSegments: PercentageSegmentCache;
   /** Resolves true once the read model has applied `position`, false after `timeoutMs`. */
   waitForReadModel(position: Position, timeoutMs: number): Promise<boolean>;
   readiness(): Promise<ReadinessCheck[]>;

@@ -102,7 +102,9 @@ export async function startTestService(
         SELECT (SELECT count(*) FROM events) + ${recording?.appendedEvents ?? 0} AS events,
                (SELECT count(*) FROM segments) AS segments,
                (SELECT count(*) FROM memberships) AS memberships,
-               (SELECT count(*) FROM membership_audit) AS audit`);
+               (SELECT count(*) FROM membership_audit) AS audit,
+               (SELECT count(*) FROM percentage_changes) AS percentage_changes,
+               (SELECT count(*) FROM auto_membership_opt_outs) AS opt_outs`);
       return counts;
     },
     async close() {

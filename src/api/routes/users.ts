@@ -102,12 +102,20 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
         userId,
         added: result.added,
         removed: result.removed,
-        segments: result.memberships.map((membership) => ({
-          slug: membership.slug,
-          source: 'manual' as const,
-          addedAt: membership.addedAt,
-          expiresAt: membership.expiresAt,
-        })),
+        segments: [
+          ...result.memberships.map((membership) => ({
+            slug: membership.slug,
+            source: 'manual' as const,
+            addedAt: membership.addedAt,
+            expiresAt: membership.expiresAt,
+          })),
+          ...result.autoSegments.map((auto) => ({
+            slug: auto.slug,
+            source: 'auto' as const,
+            addedAt: auto.addedAt.toISOString(),
+            expiresAt: null,
+          })),
+        ].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0)),
         version: result.version,
         position: result.position ? formatPosition(result.position) : null,
       };
@@ -131,7 +139,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
     },
     async (request) => {
       const { userId } = request.params;
-      const segments = await activeSegmentsOf(deps.readModel, userId, deps.clock.now());
+      const segments = await activeSegmentsOf(deps.readModel, userId, deps.clock.now(), deps.percentageSegments);
       return {
         userId,
         segments: segments.map((segment) => ({
