@@ -10,7 +10,9 @@
 //   5. prints a Markdown table to stdout and writes bench/results/latest.json.
 // Progress goes to stderr. Settings (environment): BENCH_DURATION (s, 10), BENCH_WARMUP (s, 2),
 // BENCH_CONNECTIONS (50), BENCH_USERS (10000), BENCH_SEGMENTS (20), BENCH_PG_POOL (10, the
-// service's default pool), BENCH_SEED, BENCH_LOG_LEVEL (service log level, warn), DATABASE_URL.
+// service's default pool), BENCH_SEED, BENCH_LOG_LEVEL (service log level, warn), DATABASE_URL,
+// BENCH_AUTO_SEGMENTS (0; with N > 0, N percentage segments are created after phase b, the read
+// is measured again with them, and the database queries per read are counted with and without).
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -21,7 +23,9 @@ import autocannon from 'autocannon';
 import fastify, { type FastifyInstance } from 'fastify';
 import { Client, Pool } from 'pg';
 import pino from 'pino';
-import type { DatabasePool } from 'slonik';
+import { sql, type DatabasePool } from 'slonik';
+import { z } from 'zod';
+import { isInRollout } from '../src/domain/percentageRollout';
 import { applySchema, createDatabasePool } from '../src/infra/database';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../src/infra/embeddedPostgres';
 import { createService, type Service } from '../src/service';
@@ -50,6 +54,8 @@ const settings = {
   /** PostgreSQL connections of the service's pool, and of the raw point-select baseline. */
   pgPoolSize: intFromEnv('BENCH_PG_POOL', 10, 1, 500),
   seed: intFromEnv('BENCH_SEED', 20_240_601, 0, 2 ** 31 - 1),
+  /** Percentage segments AUTO_1 … AUTO_n, created after phase b; 0: none. */
+  autoSegments: intFromEnv('BENCH_AUTO_SEGMENTS', 0, 0, 1_000),
   slugPrefix: 'SEG_',
   /** autocannon worker threads: the load generator gets its own event loop. */
   loadWorkers: 1,
@@ -186,7 +192,19 @@ async function httpPhase(id: string, name: string, what: string, options: autoca
  * measured duration; queries/s and per-query latency as the pg client sees it. The pool stays
  * open across both, and is closed only after the measurement (so are the CPU figures).
  */
-async function pgPhase(id: string, name: string, what: string, url: string, poolSize: number): Promise<PhaseResult> {
+const POINT_SELECT = 'SELECT slug FROM memberships WHERE user_id = $1';
+
+/** The statement GET /users/{id}/segments runs (src/queries/userSegments.ts). */
+const READ_STATEMENT = 'SELECT kind, segment_id, slug, at, expires_at, reason, version FROM user_segment_rows($1, $2::timestamptz)';
+
+async function pgPhase(
+  id: string,
+  name: string,
+  what: string,
+  url: string,
+  poolSize: number,
+  statement: 'point select' | 'read statement' = 'point select',
+): Promise<PhaseResult> {
   checkAborted();
   const pool = new Pool({ connectionString: url, max: poolSize });
   const random = prng(settings.seed + poolSize);
@@ -204,7 +222,8 @@ async function pgPhase(id: string, name: string, what: string, url: string, pool
           const userId = 1 + Math.floor(random() * settings.users);
           const t0 = process.hrtime.bigint();
           try {
-            await pool.query('SELECT slug FROM memberships WHERE user_id = $1', [userId]);
+            if (statement === 'point select') await pool.query(POINT_SELECT, [userId]);
+            else await pool.query(READ_STATEMENT, [userId, new Date().toISOString()]);
             latencies?.push(Number(process.hrtime.bigint() - t0) / 1e6);
           } catch (error) {
             errors++;
@@ -352,6 +371,69 @@ async function seed(base: string): Promise<{ memberships: number; seconds: numbe
   const seconds = (Date.now() - began) / 1000;
   progress(`seeding: read model caught up (${caughtUp.seconds.toFixed(1)} s after the last command); ${sample.length} users checked`);
   return { memberships, seconds, projectionSeconds: caughtUp.seconds, expected };
+}
+
+// ---------------------------------------------------------------- percentage segments
+
+/** AUTO_i takes 1 %, 6 %, 11 % … 96 % of users, cycling. */
+const autoPercent = (index: number) => 1 + ((index - 1) % 20) * 5;
+
+async function createAutoSegments(base: string, pool: DatabasePool): Promise<void> {
+  progress(`percentage segments: creating ${settings.autoSegments}`);
+  for (let index = 1; index <= settings.autoSegments; index++) {
+    await http(base, 'POST', '/segments', { slug: `AUTO_${index}`, autoAssignPercent: autoPercent(index) });
+  }
+  await waitForProjection(base, 'percentage segments', 60);
+  // The read answers what the documented rule computes, for seeded users and unseen ones.
+  const rows = await pool.any(sql.type(z.object({ slug: z.string(), rollout_seed: z.string(), percent: z.string() }))`
+    SELECT slug, rollout_seed, auto_assign_percent::text AS percent FROM segments
+    WHERE deleted_at IS NULL AND auto_assign_percent IS NOT NULL`);
+  for (const userId of [1, settings.users, settings.users + 1, 5_000_000, ...Array.from({ length: 46 }, (_, i) => 1 + i * 97)]) {
+    const body = (await http(base, 'GET', `/users/${userId}/segments`)) as { segments: { slug: string; source: string }[] };
+    const got = body.segments.filter((item) => item.source === 'auto').map((item) => item.slug).sort().join(',');
+    const want = rows.filter((row) => isInRollout(row.rollout_seed, Number(row.percent), userId)).map((row) => row.slug).sort().join(',');
+    if (got !== want) throw new Error(`user ${userId} is automatically in [${got}], the rule says [${want}]`);
+  }
+  progress(`percentage segments: ${rows.length} live, 50 users checked against the rule`);
+}
+
+/** The pool, counting every query method called on it. */
+function countingPool(pool: DatabasePool): { pool: DatabasePool; calls: () => number } {
+  let calls = 0;
+  const proxy = new Proxy(pool, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function' || property === 'end' || property === 'getPoolState') return value;
+      return (...args: unknown[]) => {
+        calls++;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { pool: proxy, calls: () => calls };
+}
+
+/**
+ * Database calls per GET /users/{id}/segments, counted on the pool of a second service instance
+ * (role api only, so no projector or sweep queries mix in) over the same database. The first read
+ * of that instance loads its cache of percentage segments; it is counted too.
+ */
+async function queriesPerRead(databaseUrl: string, pool: DatabasePool, reads: number) {
+  const counting = countingPool(pool);
+  const api = await createService({ pool: counting.pool, databaseUrl, roles: new Set(['api'] as const) });
+  await api.app.ready();
+  try {
+    const before = counting.calls();
+    for (let i = 0; i < reads; i++) {
+      const userId = 1 + ((i * 7919) % settings.users);
+      const response = await api.app.inject({ method: 'GET', url: `/users/${userId}/segments` });
+      if (response.statusCode !== 200) throw new Error(`GET /users/${userId}/segments answered ${response.statusCode}`);
+    }
+    const calls = counting.calls() - before;
+    return { reads, queries: calls, perRead: round(calls / reads, 4) };
+  } finally {
+    await api.stop();
+  }
 }
 
 // ---------------------------------------------------------------- machine
@@ -540,6 +622,16 @@ async function main(): Promise<void> {
         settings.pgPoolSize,
       ),
     );
+    phases.push(
+      await pgPhase(
+        'pgRead',
+        `raw pg read statement (pool ${settings.pgPoolSize})`,
+        `baseline: the statement of the read route (user_segment_rows: memberships, opt-outs and the percentage version), random seeded user, pool ${settings.pgPoolSize}, no HTTP`,
+        databaseUrl,
+        settings.pgPoolSize,
+        'read statement',
+      ),
+    );
     if (settings.connections !== settings.pgPoolSize) {
       phases.push(
         await pgPhase(
@@ -577,6 +669,23 @@ async function main(): Promise<void> {
         },
       ),
     );
+    const queries = { manualOnly: await queriesPerRead(databaseUrl, pool, 2_000), withAutoSegments: null as Awaited<ReturnType<typeof queriesPerRead>> | null };
+    if (settings.autoSegments > 0) {
+      await waitForProjection(base, 'before the percentage segments', 300);
+      await createAutoSegments(base, pool);
+      phases.push(
+        await httpPhase(
+          'readAuto',
+          `b2. GET /users/{id}/segments, ${settings.autoSegments} percentage segments`,
+          `the read route again, with ${settings.autoSegments} percentage segments live: one query plus hashing against the cached segments`,
+          {
+            url: base,
+            requests: [{ method: 'GET', setupRequest: path.join(__dirname, 'load/readUserSegments.cjs'), ...loadFields }],
+          },
+        ),
+      );
+      queries.withAutoSegments = await queriesPerRead(databaseUrl, pool, 2_000);
+    }
     const afterWrites = await waitForProjection(base, 'after the write phase', 300);
     progress(
       `after the write phase: read model lag was ${afterWrites.lagAtStart ?? '?'} events, caught up in ${afterWrites.seconds.toFixed(2)} s`,
@@ -612,6 +721,7 @@ async function main(): Promise<void> {
       },
       phases,
       ratios,
+      queriesPerRead: queries,
       afterWritePhase: { readModelLagEvents: afterWrites.lagAtStart, catchUpSeconds: round(afterWrites.seconds, 2) },
       serviceLogLines: serviceLog.lines,
     };
@@ -657,6 +767,10 @@ async function main(): Promise<void> {
         ? []
         : [`- (b) / raw point select, pool ${settings.connections}: ${ratios.readToRawPointSelectWidePool}`]),
       `- (c) / (b): ${ratios.writeToRead ?? 'n/a'}`,
+      ...(byId.get('readAuto') ? [`- (b2) / (b): ${ratio(byId.get('readAuto'), read)}`] : []),
+      `- database calls per read, ${queries.manualOnly.reads} sequential reads on an api-only instance: ` +
+        `${queries.manualOnly.perRead} without percentage segments` +
+        (queries.withAutoSegments ? `, ${queries.withAutoSegments.perRead} with ${settings.autoSegments} (its first read loads the cache)` : ''),
       `- status codes of (c): ${JSON.stringify(byId.get('write')?.statusCodes ?? {})}`,
       `- read model after (c): ${afterWrites.lagAtStart ?? '?'} events behind, caught up in ${afterWrites.seconds.toFixed(2)} s`,
       `- seeding: ${seeded.seconds.toFixed(1)} s including ${seeded.projectionSeconds.toFixed(1)} s waiting for the read model`,

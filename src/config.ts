@@ -77,7 +77,22 @@ const environmentSchema = z
     DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
     DATA_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default('./.data')),
     EVENT_STORE: z.preprocess(emptyAsUndefined, z.enum(['postgres', 'eventstoredb']).default('postgres')),
-    EVENTSTORE_CONNECTION_STRING: z.preprocess(emptyAsUndefined, z.string().startsWith('esdb').optional()),
+    EVENTSTORE_CONNECTION_STRING: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .regex(/^esdb(\+discover)?:\/\/[^/?#\s]+(\/?\?\S*)?$/, 'expected esdb://host:port[,host:port…][?options], e.g. esdb://127.0.0.1:2113?tls=false')
+        .optional(),
+    ),
+    // Prepended to every stream name in EventStoreDB, so that several deployments (or test runs)
+    // can share one server without seeing each other's streams.
+    EVENTSTORE_STREAM_PREFIX: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, "_", "-" and "." (not starting with "$"), at most 64')
+        .optional(),
+    ),
     PUBLIC_URL: z.preprocess(emptyAsUndefined, z.string().url().optional()),
     ROLES: roles,
     API_TOKENS: apiTokens,
@@ -114,13 +129,6 @@ const environmentSchema = z
     ),
   })
   .superRefine((env, ctx) => {
-    if (env.EVENT_STORE === 'eventstoredb') {
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        path: ['EVENT_STORE'],
-        message: 'eventstoredb is not available in this version; use postgres (the default)',
-      });
-    }
     if (env.EVENT_STORE === 'eventstoredb' && !env.EVENTSTORE_CONNECTION_STRING) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
@@ -150,6 +158,9 @@ const environmentSchema = z
 
 export type Environment = z.infer<typeof environmentSchema>;
 
+/** Every environment variable the service reads (for checks of deployment files). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(environmentSchema.innerType().shape);
+
 export interface Config {
   port: number;
   host: string;
@@ -157,6 +168,7 @@ export interface Config {
   dataDir: string;
   eventStore: 'postgres' | 'eventstoredb';
   eventStoreConnectionString: string | undefined;
+  eventStoreStreamPrefix: string;
   publicUrl: string;
   roles: Set<Role>;
   apiTokens: ApiToken[];
@@ -194,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(e.DATA_DIR),
     eventStore: e.EVENT_STORE,
     eventStoreConnectionString: e.EVENTSTORE_CONNECTION_STRING,
+    eventStoreStreamPrefix: e.EVENTSTORE_STREAM_PREFIX ?? '',
     publicUrl: (e.PUBLIC_URL ?? `http://${hostForUrl}:${e.PORT}`).replace(/\/$/, ''),
     roles: e.ROLES,
     apiTokens: e.API_TOKENS,

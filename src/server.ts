@@ -3,6 +3,7 @@
 import path from 'node:path';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
+import { createEventStore, type EventStoreSelection } from './eventstore/createEventStore';
 import { applySchema, closePool, createDatabasePool } from './infra/database';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './infra/embeddedPostgres';
 import { LocalReportStorage } from './reports/localReportStorage';
@@ -34,9 +35,12 @@ async function main(config: Config): Promise<void> {
   try {
     await applySchema(databaseUrl);
     const pool = await createDatabasePool(databaseUrl, { maximumPoolSize: config.databasePoolSize });
+    const store = createEventStore(eventStoreSelection(config), { pool, databaseUrl }, logger);
+    logger.info({ eventStore: config.eventStore }, 'event store selected');
     service = await createService({
       pool,
       databaseUrl,
+      store,
       roles: config.roles,
       logger,
       apiTokens: config.apiTokens,
@@ -83,6 +87,12 @@ async function main(config: Config): Promise<void> {
     await stopEmbedded();
     throw error;
   }
+}
+
+function eventStoreSelection(config: Config): EventStoreSelection {
+  if (config.eventStore === 'postgres') return { kind: 'postgres' };
+  // loadConfig refuses eventstoredb without a connection string.
+  return { kind: 'eventstoredb', connectionString: config.eventStoreConnectionString!, streamPrefix: config.eventStoreStreamPrefix };
 }
 
 let config: Config;

@@ -20,8 +20,10 @@ import { createReadModelProjection, READ_MODEL_PROJECTION } from './projections/
 import { ProjectionRunner } from './projections/runner';
 import { createSegmentDeletionSweep } from './projections/segmentDeletionSweep';
 import { isConnectionError } from './infra/pgErrors';
+import { PercentageSegmentCache } from './queries/percentageSegments';
 import { deletedSegmentIds } from './queries/segments';
 import { createHistoryReports } from './reports/historyReport';
+import { membershipChangeSource } from './reports/membershipChangeLog';
 import { LocalReportStorage } from './reports/localReportStorage';
 import type { ReportStorage } from './reports/reportStorage';
 import { createMembershipExpiryTimer, type MembershipExpiryTimer } from './timers/membershipExpiryTimer';
@@ -64,7 +66,16 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const clock = options.clock ?? systemClock;
   const store = options.store ?? new PostgresEventStore(pool, { connectionString: options.databaseUrl });
   const segmentCommands = createSegmentCommands({ store, clock });
-  const userCommands = createUserCommands({ store, clock, deletedSegmentIds: (ids) => deletedSegmentIds(pool, ids) });
+  const percentageSegments = new PercentageSegmentCache(pool);
+  const userCommands = createUserCommands({
+    store,
+    clock,
+    deletedSegmentIds: (ids) => deletedSegmentIds(pool, ids),
+    async autoSegmentsOf(userId, excluded) {
+      // The user's stream already excluded their opt-outs; the cache adds the timelines.
+      return PercentageSegmentCache.autoMembershipsOf(userId, await percentageSegments.current(), [], excluded);
+    },
+  });
 
   const logger = options.logger ?? pino({ level: 'silent' });
 
@@ -134,7 +145,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
         const checkpoint = checkpoints.find((c) => c.projection === name);
         const local = runner?.status().projection === name ? runner.status() : undefined;
         const from = checkpoint?.position ?? { commit: 0n, prepare: 0n };
-        const lag = await pool.oneFirst(sql.type(lagRow)`
+        // Counted in the events table, so only for the PostgreSQL store; null (unknown) otherwise.
+        const lag = !(store instanceof PostgresEventStore) ? null : await pool.oneFirst(sql.type(lagRow)`
           SELECT count(*)::int8 AS lag FROM (
             SELECT 1 FROM events
             WHERE (transaction_id, global_position) > (${from.commit.toString()}::xid8, ${from.prepare.toString()}::int8)
@@ -156,7 +168,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     options.reportStorage ??
     new LocalReportStorage(path.join(os.tmpdir(), 'segments-reports'), options.publicUrl ?? 'http://127.0.0.1:8080');
   const historyReports = createHistoryReports({
-    pool,
+    // The PostgreSQL store's events are in this pool's database and are read there directly.
+    source: membershipChangeSource(store instanceof PostgresEventStore ? 'postgres' : store, pool),
     storage: reportStorage,
     clock,
     urlExpirySeconds: options.reportUrlExpirySeconds ?? 24 * 3600,
@@ -166,6 +179,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     segmentCommands,
     userCommands,
     clock,
+    percentageSegments,
     waitForReadModel,
     readiness,
     projections,

@@ -6,6 +6,7 @@ import type { Position } from '../eventstore/eventStore';
 import type { Clock } from '../infra/clock';
 import type { HistoryReports } from '../reports/historyReport';
 import type { LocalReportStorage } from '../reports/localReportStorage';
+import type { PercentageSegmentCache } from '../queries/percentageSegments';
 
 export interface ProjectionStatusView {
   projection: string;
@@ -28,6 +29,8 @@ export interface AppDeps {
   segmentCommands: SegmentCommands;
   userCommands: UserCommands;
   clock: Clock;
+  /** The live percentage segments, cached; reads pass it the version they saw. */
+  percentageSegments: PercentageSegmentCache;
   /** Resolves true once the read model has applied `position`, false after `timeoutMs`. */
   waitForReadModel(position: Position, timeoutMs: number): Promise<boolean>;
   readiness(): Promise<ReadinessCheck[]>;

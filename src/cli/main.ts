@@ -1,14 +1,17 @@
 // The `segments` command line: audit replay of raw events, and history reports to a local file.
 //   segments replay (--user ID | --segment SLUG | --from TIME --to TIME) [--json]
 //   segments report --period YYYY-MM [--user ID] [--out FILE]
-// Database: DATABASE_URL, else the embedded PostgreSQL in DATA_DIR (see src/cli/database.ts).
+// Database: DATABASE_URL, else the embedded PostgreSQL in DATA_DIR (see src/cli/database.ts); the
+// event store as the service's configuration names it (EVENT_STORE, EVENTSTORE_CONNECTION_STRING).
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config';
-import { PostgresEventStore } from '../eventstore/postgres/postgresEventStore';
+import { createEventStore, type EventStoreSelection } from '../eventstore/createEventStore';
+import type { EventStore } from '../eventstore/eventStore';
 import { reportFormatter, writeHistoryRows } from '../reports/historyReport';
+import { membershipChangeSource } from '../reports/membershipChangeLog';
 import { parsePeriod, periodOf } from '../reports/period';
 import { openCliDatabase, type CliDatabase } from './database';
 import { createProgress } from './progress';
@@ -44,7 +47,15 @@ function timeOption(name: string, value: string | undefined): Date | undefined {
   return time;
 }
 
-async function runReplay(args: string[], open: () => Promise<CliDatabase>): Promise<void> {
+interface Stores {
+  open(): Promise<CliDatabase>;
+  selection: EventStoreSelection;
+}
+
+const storeOf = (stores: Stores, db: CliDatabase): EventStore =>
+  createEventStore(stores.selection, { pool: db.pool, databaseUrl: db.url });
+
+async function runReplay(args: string[], stores: Stores): Promise<void> {
   const { values } = parseArgs({
     args,
     options: { user: { type: 'string' }, segment: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' } },
@@ -59,8 +70,8 @@ async function runReplay(args: string[], open: () => Promise<CliDatabase>): Prom
   if (filter.userId === undefined && filter.slug === undefined && (!filter.from || !filter.to)) {
     throw new UsageError('replay needs --user, --segment, or both --from and --to');
   }
-  const db = await open();
-  const store = new PostgresEventStore(db.pool, { connectionString: db.url });
+  const db = await stores.open();
+  const store = storeOf(stores, db);
   try {
     const format = values.json ? formatJson : formatReadable;
     let count = 0;
@@ -75,7 +86,7 @@ async function runReplay(args: string[], open: () => Promise<CliDatabase>): Prom
   }
 }
 
-async function runReport(args: string[], open: () => Promise<CliDatabase>): Promise<void> {
+async function runReport(args: string[], stores: Stores): Promise<void> {
   const { values } = parseArgs({
     args,
     options: { period: { type: 'string' }, user: { type: 'string' }, out: { type: 'string' } },
@@ -86,7 +97,8 @@ async function runReport(args: string[], open: () => Promise<CliDatabase>): Prom
   if (period.name > periodOf(new Date())) throw new UsageError(`--period: ${period.name} is after the current month`);
   const userId = userIdOption(values.user);
 
-  const db = await open();
+  const db = await stores.open();
+  const store = stores.selection.kind === 'postgres' ? undefined : storeOf(stores, db);
   const label = `report ${period.name}${userId === undefined ? '' : ` user ${userId}`}`;
   const progress = createProgress(process.stderr, label);
   const formatter = reportFormatter();
@@ -96,7 +108,7 @@ async function runReport(args: string[], open: () => Promise<CliDatabase>): Prom
     // stdout is not ended: the process may still write to it (it is closed on exit).
     const writing = pipeline(formatter, destination, { end: partial !== undefined });
     const [rows] = await Promise.all([
-      writeHistoryRows(db.pool, { period, userId }, formatter, { onTotal: (total) => progress.total(total), onRows: (done) => progress.update(done) }),
+      writeHistoryRows(membershipChangeSource(store ?? 'postgres', db.pool), { period, userId }, formatter, { onTotal: (total) => progress.total(total), onRows: (done) => progress.update(done) }),
       writing,
     ]);
     if (partial !== undefined) await fs.rename(partial, values.out!);
@@ -105,6 +117,7 @@ async function runReport(args: string[], open: () => Promise<CliDatabase>): Prom
     if (partial !== undefined) await fs.rm(partial, { force: true });
     throw error;
   } finally {
+    await store?.close();
     await db.close();
   }
 }
@@ -121,7 +134,8 @@ async function main(argv: string[]): Promise<number> {
   }
   let config;
   try {
-    config = loadConfig({ DATABASE_URL: process.env.DATABASE_URL, DATA_DIR: process.env.DATA_DIR });
+    const { DATABASE_URL, DATA_DIR, EVENT_STORE, EVENTSTORE_CONNECTION_STRING, EVENTSTORE_STREAM_PREFIX } = process.env;
+    config = loadConfig({ DATABASE_URL, DATA_DIR, EVENT_STORE, EVENTSTORE_CONNECTION_STRING, EVENTSTORE_STREAM_PREFIX });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -129,10 +143,16 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const open = () => openCliDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const stores: Stores = {
+    open: () => openCliDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }),
+    selection:
+      config.eventStore === 'eventstoredb'
+        ? { kind: 'eventstoredb', connectionString: config.eventStoreConnectionString!, streamPrefix: config.eventStoreStreamPrefix }
+        : { kind: 'postgres' },
+  };
   try {
-    if (command === 'replay') await runReplay(args, open);
-    else if (command === 'report') await runReport(args, open);
+    if (command === 'replay') await runReplay(args, stores);
+    else if (command === 'report') await runReport(args, stores);
     else throw new UsageError(`unknown command "${command}"`);
     return 0;
   } catch (error) {

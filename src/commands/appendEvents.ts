@@ -1,18 +1,23 @@
 // Shared by the command handlers: turning decided events into stored ones, and retrying a
 // load-decide-append cycle when another writer got to the stream first.
-import { randomUUID } from 'node:crypto';
 import { TooMuchContentionError } from '../domain/errors';
 import { WrongExpectedRevisionError, type ExpectedRevision, type NewEvent, type RecordedEvent } from '../eventstore/eventStore';
 import type { EventMetadata } from '../events/metadata';
+import { eventIdFor } from './eventIds';
 
 export interface DecidedEvent {
   type: string;
   data: unknown;
 }
 
-export function toNewEvents(events: readonly DecidedEvent[], metadata: EventMetadata): NewEvent[] {
-  return events.map((event) => ({
-    id: randomUUID(),
+/** Stored events for an append of `events` to `stream` at `expected`; ids as in eventIds.ts. */
+export function toNewEvents(
+  events: readonly DecidedEvent[],
+  metadata: EventMetadata,
+  target: { stream: string; expected: ExpectedRevision },
+): NewEvent[] {
+  return events.map((event, index) => ({
+    id: eventIdFor({ requestId: metadata.requestId, ...target, index, type: event.type, data: event.data }),
     type: event.type,
     data: event.data,
     metadata: { ...metadata },

@@ -1,6 +1,7 @@
-// The segment aggregate: create and delete a segment, decided from its stream alone.
+// The segment aggregate: create, update and delete a segment, decided from its stream alone.
 import { SegmentAlreadyExistsError, SegmentNotFoundError } from '../domain/errors';
 import type { SegmentEvent } from '../events/segmentEvents';
+import { rolloutSeedOf } from '../domain/percentageRollout';
 
 export type SegmentState =
   | { status: 'absent' }
@@ -29,12 +30,18 @@ export interface CreateSegment {
   };
 }
 
+/** PATCH: a field that is undefined keeps its value; `autoAssignPercent: null` turns the percentage off. */
+export interface UpdateSegment {
+  type: 'UpdateSegment';
+  data: { slug: string; description?: string | null; autoAssignPercent?: number | null };
+}
+
 export interface DeleteSegment {
   type: 'DeleteSegment';
   data: { slug: string };
 }
 
-export type SegmentCommand = CreateSegment | DeleteSegment;
+export type SegmentCommand = CreateSegment | UpdateSegment | DeleteSegment;
 
 export function decideSegment(command: SegmentCommand, state: SegmentState, now: Date): SegmentEvent[] {
   switch (command.type) {
@@ -45,6 +52,19 @@ export function decideSegment(command: SegmentCommand, state: SegmentState, now:
         {
           type: 'SegmentCreated',
           data: { segmentId, slug, description, autoAssignPercent, rolloutSeed, createdAt: now.toISOString() },
+        },
+      ];
+    }
+    case 'UpdateSegment': {
+      if (state.status !== 'live') throw new SegmentNotFoundError(command.data.slug);
+      const description = command.data.description === undefined ? state.description : command.data.description;
+      const autoAssignPercent = command.data.autoAssignPercent === undefined ? state.autoAssignPercent : command.data.autoAssignPercent;
+      // Nothing changes: nothing to record.
+      if (description === state.description && autoAssignPercent === state.autoAssignPercent) return [];
+      return [
+        {
+          type: 'SegmentUpdated',
+          data: { segmentId: state.segmentId, slug: state.slug, description, autoAssignPercent, updatedAt: now.toISOString() },
         },
       ];
     }
@@ -67,7 +87,10 @@ export function decideSegment(command: SegmentCommand, state: SegmentState, now:
 export function evolveSegment(state: SegmentState, event: SegmentEvent): SegmentState {
   switch (event.type) {
     case 'SegmentCreated':
-      return { status: 'live', ...event.data };
+      return { status: 'live', ...event.data, rolloutSeed: rolloutSeedOf(event.data) };
+    case 'SegmentUpdated':
+      if (state.status !== 'live') return state;
+      return { ...state, description: event.data.description, autoAssignPercent: event.data.autoAssignPercent };
     case 'SegmentDeleted':
       return { status: 'deleted', segmentId: event.data.segmentId, slug: event.data.slug, deletedAt: event.data.deletedAt };
     default: {

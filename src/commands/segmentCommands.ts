@@ -13,6 +13,11 @@ export interface SegmentCommands {
     input: { slug: string; description: string | null; autoAssignPercent: number | null },
     metadata: Omit<EventMetadata, 'occurredAt'>,
   ): Promise<{ segment: Extract<SegmentState, { status: 'live' }>; position: Position }>;
+  /** The segment after the change; with nothing to change, no event and the stream's last position. */
+  updateSegment(
+    input: { slug: string; description?: string | null; autoAssignPercent?: number | null },
+    metadata: Omit<EventMetadata, 'occurredAt'>,
+  ): Promise<{ segment: Extract<SegmentState, { status: 'live' }>; position: Position }>;
   /** Returns the position of the deletion. */
   deleteSegment(slug: string, metadata: Omit<EventMetadata, 'occurredAt'>): Promise<Position>;
 }
@@ -27,10 +32,12 @@ export function createSegmentCommands(deps: { store: EventStore; clock: Clock })
       const state = foldEvents<SegmentState, SegmentEvent>(history, initialSegmentState, evolveSegment);
       const now = clock.now();
       const events = decideSegment(command, state, now);
+      if (events.length === 0) return { state, position: history[history.length - 1]!.position };
+      const expected = expectedAfter(history);
       const { position } = await store.append(
         stream,
-        toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }),
-        expectedAfter(history),
+        toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }, { stream, expected }),
+        expected,
       );
       return { state: events.reduce(evolveSegment, state), position };
     });
@@ -47,6 +54,11 @@ export function createSegmentCommands(deps: { store: EventStore; clock: Clock })
         metadata,
       );
       if (state.status !== 'live') throw new Error('a created segment is live');
+      return { segment: state, position };
+    },
+    async updateSegment(input, metadata) {
+      const { state, position } = await handle(input.slug, { type: 'UpdateSegment', data: input }, metadata);
+      if (state.status !== 'live') throw new Error('an updated segment is live');
       return { segment: state, position };
     },
     async deleteSegment(slug, metadata) {

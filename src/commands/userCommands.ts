@@ -13,6 +13,7 @@ import { expectedAfter, foldEvents, retryOnConflict, toNewEvents } from './appen
 import { evolveSegment, initialSegmentState, type SegmentState } from './segment';
 import {
   activeMemberships,
+  changedSegments,
   decideUser,
   evolveUser,
   initialUserState,
@@ -37,6 +38,8 @@ export interface UpdateUserSegmentsResult {
   added: string[];
   removed: string[];
   memberships: Membership[];
+  /** Percentage segments that include the user after the change (none the user is a manual member of). */
+  autoSegments: AutoSegment[];
   version: number;
   /** Position of the user's last event: wait for it to read your own write. */
   position: Position | null;
@@ -60,7 +63,13 @@ export interface UserCommands {
   applyToUsers(
     commands: readonly UserCommand[],
     metadata: Omit<EventMetadata, 'occurredAt'>,
-  ): Promise<{ decisions: MembershipEvent[][]; position: Position | null }>;
+  ): Promise<{ decisions: MembershipEvent[][]; changes: Array<{ added: string[]; removed: string[] }>; position: Position | null }>;
+}
+
+/** A percentage segment that includes a user, as reads show it. */
+export interface AutoSegment {
+  slug: string;
+  addedAt: Date;
 }
 
 export interface UserCommandsDeps {
@@ -68,6 +77,8 @@ export interface UserCommandsDeps {
   clock: Clock;
   /** Ids among these whose segment has been deleted (from the read model); narrows the response. */
   deletedSegmentIds(segmentIds: readonly string[]): Promise<Set<string>>;
+  /** The live percentage segments that include the user, leaving out `excluded` segment ids. */
+  autoSegmentsOf?(userId: number, excluded: ReadonlySet<string>): Promise<AutoSegment[]>;
 }
 
 /** How many user streams one read asks for at once. */
@@ -101,10 +112,11 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
           let position = history.length > 0 ? history[history.length - 1]!.position : null;
           let newVersion = version;
           if (events.length > 0) {
+            const expected = expectedAfter(history);
             const appended = await store.append(
               stream,
-              toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }),
-              expectedAfter(history),
+              toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }, { stream, expected }),
+              expected,
             );
             position = appended.position;
             newVersion = appended.revision + 1;
@@ -112,18 +124,22 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
 
           const after = events.reduce(evolveUser, state);
           const active = activeMemberships(after, now);
+          const { added, removed } = changedSegments(events, state, segments, input.userId);
           // Segments the command named were just read from their streams; only the others may
           // have been deleted since the user joined them (and not yet swept from the stream).
           const named = new Set([...segments.values()].map((segment) => segment.segmentId));
           const unchecked = active.filter((membership) => !named.has(membership.segmentId));
           const deleted = unchecked.length > 0 ? await deps.deletedSegmentIds(unchecked.map((m) => m.segmentId)) : new Set<string>();
+          const memberships = active.filter((membership) => !deleted.has(membership.segmentId));
+          const autoSegments = deps.autoSegmentsOf
+            ? await deps.autoSegmentsOf(input.userId, new Set([...after.optedOut, ...memberships.map((m) => m.segmentId)]))
+            : [];
           return {
             userId: input.userId,
-            added: events.flatMap((event) => (event.type === 'MembershipAdded' ? [event.data.slug] : [])),
-            removed: events.flatMap((event) =>
-              event.type === 'MembershipRemoved' && event.data.reason === 'manual' ? [event.data.slug] : [],
-            ),
-            memberships: active.filter((membership) => !deleted.has(membership.segmentId)),
+            added,
+            removed,
+            memberships,
+            autoSegments,
             version: newVersion,
             position,
           };
@@ -138,12 +154,12 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
         ...input.add.map((userId) => bulkCommand(userId, [{ slug: input.slug, expiry: input.expiry }], [])),
         ...input.remove.map((userId) => bulkCommand(userId, [], [input.slug])),
       ];
-      const { decisions, position } = await this.applyToUsers(commands, metadata);
+      const { changes, position } = await this.applyToUsers(commands, metadata);
       let added = 0;
       let removed = 0;
-      for (const event of decisions.flat()) {
-        if (event.type === 'MembershipAdded') added++;
-        else if (event.type === 'MembershipRemoved' && event.data.reason === 'bulk') removed++;
+      for (const change of changes) {
+        added += change.added.length;
+        removed += change.removed.length;
       }
       return { added, removed, position };
     },
@@ -165,6 +181,7 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
         const now = clock.now();
         const eventMetadata = { ...metadata, occurredAt: now.toISOString() };
         const decisions: MembershipEvent[][] = [];
+        const changes: Array<{ added: string[]; removed: string[] }> = [];
         const writes = [];
         for (let start = 0; start < commands.length; start += READ_CHUNK) {
           const chunk = commands.slice(start, start + READ_CHUNK);
@@ -172,17 +189,20 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
           for (const command of chunk) {
             const stream = userStream(command.data.userId);
             const history = histories.get(stream)!;
-            const events = decideUser(command, foldUser(history), { now, segments });
+            const before = foldUser(history);
+            const events = decideUser(command, before, { now, segments });
             decisions.push(events);
+            changes.push(changedSegments(events, before, segments, command.data.userId));
             if (events.length > 0) {
-              writes.push({ stream, events: toNewEvents(events, eventMetadata), expected: expectedAfter(history) });
+              const expected = expectedAfter(history);
+              writes.push({ stream, events: toNewEvents(events, eventMetadata, { stream, expected }), expected });
             }
           }
         }
-        if (writes.length === 0) return { decisions, position: null };
+        if (writes.length === 0) return { decisions, changes, position: null };
         const appended = await store.appendMany(writes);
         const position = appended.map((result) => result.position).reduce((a, b) => (comparePositions(a, b) >= 0 ? a : b));
-        return { decisions, position };
+        return { decisions, changes, position };
       });
     },
   };
@@ -201,7 +221,9 @@ function liveSegments(slugs: readonly string[], streams: ReadonlyMap<string, rea
   const live = new Map<string, LiveSegment>();
   for (const slug of slugs) {
     const state = foldEvents<SegmentState, SegmentEvent>(streams.get(segmentStream(slug)) ?? [], initialSegmentState, evolveSegment);
-    if (state.status === 'live') live.set(slug, { segmentId: state.segmentId, slug });
+    if (state.status !== 'live') continue;
+    const rollout = state.autoAssignPercent === null ? null : { seed: state.rolloutSeed, percent: state.autoAssignPercent };
+    live.set(slug, { segmentId: state.segmentId, slug, rollout });
   }
   return live;
 }

@@ -1,6 +1,7 @@
-// The user aggregate: a user's explicit memberships, decided from the user's stream and the
-// segments the command names.
+// The user aggregate: a user's explicit memberships and opt-outs of percentage segments, decided
+// from the user's stream and the segments the command names.
 import { ExpiryNotInFutureError, UnknownSegmentsError } from '../domain/errors';
+import { isInRollout } from '../domain/percentageRollout';
 import type { AddReason, MembershipEvent, MembershipRemoved } from '../events/membershipEvents';
 
 export interface Membership {
@@ -13,14 +14,24 @@ export interface Membership {
 export interface UserState {
   /** Keyed by segmentId: a re-created slug is a different segment. */
   memberships: ReadonlyMap<string, Membership>;
+  /** Percentage segments (by segmentId) this user was explicitly removed from: never auto again. */
+  optedOut: ReadonlySet<string>;
 }
 
-export const initialUserState: UserState = { memberships: new Map() };
+export const initialUserState: UserState = { memberships: new Map(), optedOut: new Set() };
 
 /** A segment as the command sees it: live now, with its current id. */
 export interface LiveSegment {
   segmentId: string;
   slug: string;
+  /** Set when the segment takes a percentage of all users automatically. */
+  rollout?: { seed: string; percent: number } | null;
+}
+
+/** Whether the percentage of this segment includes the user now (and the user has not opted out). */
+export function isAutoMember(state: UserState, segment: LiveSegment, userId: number): boolean {
+  if (!segment.rollout || state.optedOut.has(segment.segmentId)) return false;
+  return isInRollout(segment.rollout.seed, segment.rollout.percent, userId);
 }
 
 /** How an add sets the membership's end: a TTL counted from the decision, or a moment (null: never). */
@@ -115,11 +126,22 @@ function decideUpdate(
     const segment = segments.get(slug)!;
     if (decided.has(segment.segmentId)) continue;
     decided.add(segment.segmentId);
-    if (!activeMembershipOf(segment)) continue;
-    events.push({
-      type: 'MembershipRemoved',
-      data: { userId, segmentId: segment.segmentId, slug, reason, effectiveAt: now.toISOString() },
-    });
+    const membership = activeMembershipOf(segment);
+    const auto = isAutoMember(state, segment, userId);
+    if (membership) {
+      events.push({
+        type: 'MembershipRemoved',
+        data: { userId, segmentId: segment.segmentId, slug, reason, effectiveAt: now.toISOString() },
+      });
+    }
+    // Removing a user from a percentage segment they are in keeps them out for good, also when a
+    // later raise of the percentage would take their bucket in again.
+    if ((membership || auto) && segment.rollout && !state.optedOut.has(segment.segmentId)) {
+      events.push({
+        type: 'AutoMembershipOptedOut',
+        data: { userId, segmentId: segment.segmentId, slug, reason, effectiveAt: now.toISOString() },
+      });
+    }
   }
   for (const { slug, expiry: spec } of add) {
     const segment = segments.get(slug)!;
@@ -177,6 +199,9 @@ function expiry(userId: number, membership: Membership): MembershipRemoved {
 }
 
 export function evolveUser(state: UserState, event: MembershipEvent): UserState {
+  if (event.type === 'AutoMembershipOptedOut') {
+    return { ...state, optedOut: new Set(state.optedOut).add(event.data.segmentId) };
+  }
   const memberships = new Map(state.memberships);
   switch (event.type) {
     case 'MembershipAdded': {
@@ -197,7 +222,35 @@ export function evolveUser(state: UserState, event: MembershipEvent): UserState 
       return unhandled;
     }
   }
-  return { memberships };
+  return { ...state, memberships };
+}
+
+/**
+ * What a decision changed for the caller: segments the user was not in before and is now
+ * (`added`), and segments they were in, manually or by percentage, and left at their request
+ * (`removed`). An explicit add of a user the percentage already includes is not listed.
+ */
+export function changedSegments(
+  events: readonly MembershipEvent[],
+  before: UserState,
+  segments: ReadonlyMap<string, LiveSegment>,
+  userId: number,
+): { added: string[]; removed: string[] } {
+  const bySegmentId = new Map([...segments.values()].map((segment) => [segment.segmentId, segment]));
+  const added: string[] = [];
+  const removed = new Set<string>();
+  for (const event of events) {
+    if (event.type === 'MembershipAdded') {
+      const segment = bySegmentId.get(event.data.segmentId);
+      if (!segment || !isAutoMember(before, segment, userId)) added.push(event.data.slug);
+    } else if (
+      (event.type === 'MembershipRemoved' || event.type === 'AutoMembershipOptedOut') &&
+      (event.data.reason === 'manual' || event.data.reason === 'bulk')
+    ) {
+      removed.add(event.data.slug);
+    }
+  }
+  return { added, removed: [...removed] };
 }
 
 /** The user's active memberships at `now`, sorted by slug. */

@@ -1,4 +1,5 @@
-// Events of the user stream (`user-{userId}`): every change of a user's explicit memberships.
+// Events of the user stream (`user-{userId}`): every change of a user's explicit memberships,
+// and opt-outs of percentage segments.
 export type AddReason = 'manual' | 'bulk';
 export type RemovalReason = 'manual' | 'bulk' | 'expired' | 'segment_deleted';
 
@@ -43,10 +44,26 @@ export interface MembershipExpiryChanged {
   };
 }
 
-export type MembershipEvent = MembershipAdded | MembershipRemoved | MembershipExpiryChanged;
+/**
+ * An explicit removal of a percentage segment the user was in: the percentage never includes
+ * this user in this segment again, whatever later changes of the percentage.
+ */
+export interface AutoMembershipOptedOut {
+  type: 'AutoMembershipOptedOut';
+  data: {
+    userId: number;
+    segmentId: string;
+    slug: string;
+    reason: AddReason;
+    effectiveAt: string;
+  };
+}
+
+export type MembershipEvent = MembershipAdded | MembershipRemoved | MembershipExpiryChanged | AutoMembershipOptedOut;
 
 export const MEMBERSHIP_EVENT_TYPES: ReadonlySet<string> = new Set<MembershipEvent['type']>([
   'MembershipAdded',
   'MembershipRemoved',
   'MembershipExpiryChanged',
+  'AutoMembershipOptedOut',
 ]);

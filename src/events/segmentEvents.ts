@@ -12,11 +12,27 @@ export interface SegmentCreated {
   };
 }
 
+/** PATCH: the values after the change, both given in full (a field not in the request keeps its value). */
+export interface SegmentUpdated {
+  type: 'SegmentUpdated';
+  data: {
+    segmentId: string;
+    slug: string;
+    description: string | null;
+    autoAssignPercent: number | null;
+    updatedAt: string;
+  };
+}
+
 export interface SegmentDeleted {
   type: 'SegmentDeleted';
   data: { segmentId: string; slug: string; deletedAt: string };
 }
 
-export type SegmentEvent = SegmentCreated | SegmentDeleted;
+export type SegmentEvent = SegmentCreated | SegmentUpdated | SegmentDeleted;
 
-export const SEGMENT_EVENT_TYPES: ReadonlySet<string> = new Set<SegmentEvent['type']>(['SegmentCreated', 'SegmentDeleted']);
+export const SEGMENT_EVENT_TYPES: ReadonlySet<string> = new Set<SegmentEvent['type']>([
+  'SegmentCreated',
+  'SegmentUpdated',
+  'SegmentDeleted',
+]);

@@ -3,6 +3,7 @@
 import { sql, type DatabasePool, type DatabasePoolConnection } from 'slonik';
 import { z } from 'zod';
 import type { EventStore, Position } from '../eventstore/eventStore';
+import { formatPosition } from '../eventstore/position';
 import { readCheckpoint, writeCheckpoint } from './checkpoints';
 import type { Projection } from './projection';
 
@@ -92,7 +93,7 @@ export class ProjectionRunner {
     const batchSize = this.options.batchSize ?? 1_000;
     const checkpoint = await readCheckpoint(connection, projection.name);
     this.current = { ...this.current, state: 'catching_up', position: checkpoint?.position ?? null, lastError: null };
-    logger.info({ projection: projection.name, from: checkpoint?.position?.toString() }, 'projection active');
+    logger.info({ projection: projection.name, from: checkpoint ? formatPosition(checkpoint.position) : null }, 'projection active');
 
     for await (const batch of store.subscribeToAll({ from: checkpoint?.position, batchSize, signal })) {
       if (batch.length === 0) {

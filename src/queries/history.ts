@@ -1,11 +1,11 @@
 // A user's membership history and their segments at a past moment, from the read model's audit
 // table (membership_audit). Both are indexed by user: see infra/sql/schema.sql.
 //
-// Explicit memberships are one source of entries; percentage segments will be another. Each
-// source returns entries in time order and `mergeHistories` interleaves them, so a new source is
-// added at the route without touching these queries.
+// Explicit memberships are one source of entries, percentage segments (src/queries/autoMembership.ts)
+// the other. Each source returns entries in time order and `mergeHistories` interleaves them.
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
+import { autoHistoryEntries, autoSegmentsAt } from './autoMembership';
 import type { UserSegment } from './userSegments';
 
 export type HistoryReason = 'manual' | 'expired' | 'segment_deleted' | 'auto' | 'bulk';
@@ -84,4 +84,22 @@ export async function manualSegmentsAt(db: CommonQueryMethods, userId: number, a
   return rows
     .filter((row) => row.expires_at === null || row.expires_at.getTime() > at.getTime())
     .map((row) => ({ slug: row.slug, source: 'manual', addedAt: row.at, expiresAt: row.expires_at }));
+}
+
+/** The user's whole history in the range: explicit memberships and automatic (percentage) ones. */
+export async function historyOf(db: CommonQueryMethods, userId: number, range: HistoryRange = {}): Promise<HistoryEntry[]> {
+  const [manual, auto] = await Promise.all([manualHistoryOf(db, userId, range), autoHistoryEntries(db, userId, range)]);
+  return mergeHistories(manual, auto);
+}
+
+/**
+ * The user's segments at `at`, as GET /users/{id}/segments answered then: explicit memberships,
+ * and percentage segments that included the user; an explicit membership wins (source manual).
+ */
+export async function segmentsAt(db: CommonQueryMethods, userId: number, at: Date): Promise<UserSegment[]> {
+  const [manual, auto] = await Promise.all([manualSegmentsAt(db, userId, at), autoSegmentsAt(db, userId, at)]);
+  const manualSlugs = new Set(manual.map((segment) => segment.slug));
+  return [...manual, ...auto.filter((segment) => !manualSlugs.has(segment.slug))].sort((a, b) =>
+    a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0,
+  );
 }

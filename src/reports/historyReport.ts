@@ -4,9 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { format } from 'fast-csv';
-import type { DatabasePool } from 'slonik';
 import type { Clock } from '../infra/clock';
-import { readMembershipChanges, type MembershipChange } from './membershipChangeLog';
+import type { MembershipChange, MembershipChangeSource } from './membershipChangeLog';
 import type { Period } from './period';
 import type { ReportStorage } from './reportStorage';
 
@@ -45,15 +44,14 @@ export function reportFormatter() {
  * number of rows. Waits for the formatter to drain, so a slow consumer slows the cursor down.
  */
 export async function writeHistoryRows(
-  pool: DatabasePool,
+  source: MembershipChangeSource,
   request: HistoryReportRequest,
   formatter: Writable,
   progress: ReportProgress = {},
 ): Promise<number> {
   try {
     let written = 0;
-    const rows = await readMembershipChanges(
-      pool,
+    const rows = await source(
       request,
       async (changes: MembershipChange[]) => {
         if (formatter.destroyed) throw new Error('the report could not be stored');
@@ -78,7 +76,7 @@ export interface HistoryReports {
 }
 
 export function createHistoryReports(deps: {
-  pool: DatabasePool;
+  source: MembershipChangeSource;
   storage: ReportStorage;
   clock: Clock;
   urlExpirySeconds: number;
@@ -92,7 +90,7 @@ export function createHistoryReports(deps: {
         formatter.destroy(error as Error);
         throw error;
       });
-      const [rows, stored] = await Promise.all([writeHistoryRows(deps.pool, request, formatter), storing]);
+      const [rows, stored] = await Promise.all([writeHistoryRows(deps.source, request, formatter), storing]);
       return {
         url: stored.url,
         period: request.period.name,

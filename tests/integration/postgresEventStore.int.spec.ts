@@ -55,6 +55,24 @@ describe('PostgreSQL event store', () => {
     expect(results.filter((r) => r.status === 'rejected' && r.reason instanceof WrongExpectedRevisionError)).toHaveLength(1);
   });
 
+  it('treats an event id stored elsewhere as a conflict, not as an internal error', async () => {
+    const reused = event('A');
+    await store.append('s-6', [reused], 'no_stream');
+    await expect(store.append('s-7', [{ ...reused }], 'no_stream')).rejects.toBeInstanceOf(WrongExpectedRevisionError);
+    expect(await store.readStream('s-7')).toEqual([]);
+  });
+
+  it('answers a retried multi-stream append with the stored results, storing nothing twice', async () => {
+    const writes = [
+      { stream: 's-8', events: [event('A'), event('B')], expected: 'no_stream' as const },
+      { stream: 's-9', events: [event('C')], expected: 'no_stream' as const },
+    ];
+    const first = await store.appendMany(writes);
+    expect(await store.appendMany(writes)).toEqual(first);
+    expect(await store.readStream('s-8')).toHaveLength(2);
+    expect(await store.readStream('s-9')).toHaveLength(1);
+  });
+
   it('never lets a reader of the global order skip an event whose transaction committed late', async () => {
     const appenders = 8;
     const perAppender = 40;

@@ -5,12 +5,26 @@ import { z } from 'zod';
 import type { Role } from '../../src/config';
 import type { Clock } from '../../src/infra/clock';
 import { createService, type Service, type ServiceOptions } from '../../src/service';
+import type { EventStore } from '../../src/eventstore/eventStore';
+import { comparePositions } from '../../src/eventstore/position';
+import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
+import { readCheckpoint } from '../../src/projections/checkpoints';
+import { READ_MODEL_PROJECTION } from '../../src/projections/readModel/readModelProjection';
 import { createTestDatabase, type TestDatabase } from './database';
+import {
+  RecordingEventStore,
+  createEventStoreDbForTests,
+  eventStoreDbConnectionString,
+  newStreamPrefix,
+  serviceEventStore,
+} from './eventStores';
 
 export interface TestService {
   service: Service;
   db: TestDatabase;
   request(options: InjectOptions): Promise<LightMyRequestResponse>;
+  /** Another client of the store the service uses, as a second service instance would have. */
+  createEventStore(): EventStore;
   /** Waits until the read model has applied every event appended so far. */
   settle(): Promise<void>;
   /** Row counts of every table: a failed request must leave them all as they were. */
@@ -25,9 +39,19 @@ export async function startTestService(
   > = {},
 ): Promise<TestService> {
   const db = await createTestDatabase({ poolSize: 20 });
+  // EVENT_STORE=eventstoredb runs the same tests on EventStoreDB, in a stream prefix of their own.
+  const streamPrefix = newStreamPrefix();
+  const storeClient = (): EventStore =>
+    serviceEventStore === 'eventstoredb'
+      ? createEventStoreDbForTests(eventStoreDbConnectionString!, { streamPrefix })
+      : new PostgresEventStore(db.pool, { connectionString: db.url });
+  // With EventStoreDB, settle() and snapshot() learn of appends from the clients themselves.
+  const recording = serviceEventStore === 'eventstoredb' ? new RecordingEventStore(storeClient()) : undefined;
+  const createEventStore = (): EventStore => (recording ? new RecordingEventStore(storeClient(), recording) : storeClient());
   const service = await createService({
     pool: db.pool,
     databaseUrl: db.url,
+    store: recording,
     roles: new Set(options.roles ?? ['api', 'projector', 'timer']),
     clock: options.clock,
     apiTokens: options.apiTokens,
@@ -40,7 +64,22 @@ export async function startTestService(
   service.start();
   await service.app.ready();
 
+  const settleOnRecording = async (store: RecordingEventStore) => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const checkpoint = await readCheckpoint(db.pool, READ_MODEL_PROJECTION);
+      const applied =
+        !store.lastPosition || (checkpoint !== undefined && comparePositions(checkpoint.position, store.lastPosition) >= 0);
+      const outbox = await db.pool.oneFirst(sql.type(z.object({ pending: z.boolean() }))`
+        SELECT EXISTS (SELECT 1 FROM segment_deletion_removals) AS pending`);
+      if (applied && !outbox) return;
+      if (Date.now() > deadline) throw new Error('the projection did not catch up within 15 s');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+
   const settle = async () => {
+    if (recording) return settleOnRecording(recording);
     const deadline = Date.now() + 15_000;
     for (;;) {
       const pending = await db.pool.oneFirst(sql.type(z.object({ pending: z.boolean() }))`
@@ -59,15 +98,18 @@ export async function startTestService(
   return {
     service,
     db,
+    createEventStore,
     request: (injectOptions) => service.app.inject(injectOptions),
     settle,
     async snapshot() {
       await settle();
       const counts = await db.pool.one(sql.type(z.record(z.number()))`
-        SELECT (SELECT count(*) FROM events) AS events,
+        SELECT (SELECT count(*) FROM events) + ${recording?.appendedEvents ?? 0} AS events,
                (SELECT count(*) FROM segments) AS segments,
                (SELECT count(*) FROM memberships) AS memberships,
-               (SELECT count(*) FROM membership_audit) AS audit`);
+               (SELECT count(*) FROM membership_audit) AS audit,
+               (SELECT count(*) FROM percentage_changes) AS percentage_changes,
+               (SELECT count(*) FROM auto_membership_opt_outs) AS opt_outs`);
       return counts;
     },
     async close() {

@@ -68,10 +68,29 @@ describe('configuration from the environment', () => {
     [{ EVENT_STORE: 'kafka' }, 'EVENT_STORE'],
     [{ TTL_SWEEP_SCHEDULE: 'every 5 seconds' }, 'TTL_SWEEP_SCHEDULE'],
     [{ TTL_SWEEP_SCHEDULE: '61 * * * * *' }, 'TTL_SWEEP_SCHEDULE'],
-    [{ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: 'esdb://127.0.0.1:2113?tls=false' }, 'EVENT_STORE'],
+    [{ EVENT_STORE: 'eventstoredb' }, 'EVENTSTORE_CONNECTION_STRING'],
+    [{ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: 'http://127.0.0.1:2113' }, 'EVENTSTORE_CONNECTION_STRING'],
+    [{ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: 'esdb://' }, 'EVENTSTORE_CONNECTION_STRING'],
+    [{ EVENTSTORE_STREAM_PREFIX: '$system' }, 'EVENTSTORE_STREAM_PREFIX'],
   ])('a bad value %p stops start-up naming %s', (env, variable) => {
     const problems = problemsOf(env);
     expect(problems.some((problem) => problem.startsWith(`${variable}:`))).toBe(true);
+  });
+
+  it('selects EventStoreDB with its connection string and an optional stream prefix', () => {
+    const config = loadConfig({
+      EVENT_STORE: 'eventstoredb',
+      EVENTSTORE_CONNECTION_STRING: 'esdb://127.0.0.1:2113?tls=false',
+      EVENTSTORE_STREAM_PREFIX: 'staging.',
+    });
+    expect(config).toMatchObject({
+      eventStore: 'eventstoredb',
+      eventStoreConnectionString: 'esdb://127.0.0.1:2113?tls=false',
+      eventStoreStreamPrefix: 'staging.',
+    });
+    expect(loadConfig({}).eventStoreStreamPrefix).toBe('');
+    const cluster = 'esdb+discover://admin:changeit@node1:2113,node2:2113,node3:2113?tls=true&nodePreference=leader';
+    expect(loadConfig({ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: cluster }).eventStoreConnectionString).toBe(cluster);
   });
 
   describe('report storage', () => {

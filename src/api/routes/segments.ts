@@ -1,4 +1,4 @@
-// Segment routes: create, list, read, delete, and members (list and bulk change).
+// Segment routes: create, list, read, update, delete, and members (list and bulk change).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { SegmentNotFoundError } from '../../domain/errors';
@@ -37,6 +37,19 @@ const createSegmentBody = z
     autoAssignPercent: percentSchema.nullable().optional(),
   })
   .strict();
+
+const updateSegmentBody = z
+  .object({
+    description: z.string().max(1000).nullable().optional(),
+    autoAssignPercent: percentSchema
+      .nullable()
+      .optional()
+      .describe('0 < p ≤ 100, two decimals at most; null turns the automatic percentage off'),
+  })
+  .strict()
+  .refine((body) => body.description !== undefined || body.autoAssignPercent !== undefined, {
+    message: 'name description or autoAssignPercent to change',
+  });
 
 const slugParams = z.object({ slug: slugSchema });
 
@@ -145,6 +158,29 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
       const segment = await liveSegment(deps.readModel, request.params.slug, deps.clock.now());
       if (!segment) throw new SegmentNotFoundError(request.params.slug);
       return { ...segmentJson(segment), memberCount: segment.memberCount };
+    },
+  );
+
+  app.patch(
+    '/segments/:slug',
+    {
+      config: { scope: 'write' },
+      schema: {
+        tags: ['segments'],
+        summary: 'Change a segment\'s description or automatic percentage',
+        description:
+          'Raising the percentage keeps every user who was in; lowering it removes only users whose bucket is above the new threshold.',
+        params: slugParams,
+        body: updateSegmentBody,
+        response: { 200: segmentSchema, ...errors, 404: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      const { segment, position } = await deps.segmentCommands.updateSegment(
+        { slug: request.params.slug, ...request.body },
+        { actor: request.actor, requestId: request.id, source: 'api' },
+      );
+      return reply.header(POSITION_HEADER, formatPosition(position)).send(segmentJson({ ...segment, createdAt: new Date(segment.createdAt) }));
     },
   );
 

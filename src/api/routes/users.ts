@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { formatPosition } from '../../eventstore/position';
-import { manualHistoryOf, manualSegmentsAt, mergeHistories } from '../../queries/history';
+import { historyOf, segmentsAt } from '../../queries/history';
 import { activeSegmentsOf } from '../../queries/userSegments';
 import type { AppDeps } from '../deps';
 import { POSITION_HEADER, readYourWritesHeaders } from '../readYourWrites';
@@ -132,12 +132,20 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
         userId,
         added: result.added,
         removed: result.removed,
-        segments: result.memberships.map((membership) => ({
-          slug: membership.slug,
-          source: 'manual' as const,
-          addedAt: membership.addedAt,
-          expiresAt: membership.expiresAt,
-        })),
+        segments: [
+          ...result.memberships.map((membership) => ({
+            slug: membership.slug,
+            source: 'manual' as const,
+            addedAt: membership.addedAt,
+            expiresAt: membership.expiresAt,
+          })),
+          ...result.autoSegments.map((auto) => ({
+            slug: auto.slug,
+            source: 'auto' as const,
+            addedAt: auto.addedAt.toISOString(),
+            expiresAt: null,
+          })),
+        ].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0)),
         version: result.version,
         position: result.position ? formatPosition(result.position) : null,
       };
@@ -162,8 +170,8 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
       const { at } = request.query;
       const segments =
         at === undefined
-          ? await activeSegmentsOf(deps.readModel, userId, deps.clock.now())
-          : await manualSegmentsAt(deps.readModel, userId, new Date(at));
+          ? await activeSegmentsOf(deps.readModel, userId, deps.clock.now(), deps.percentageSegments)
+          : await segmentsAt(deps.readModel, userId, new Date(at));
       return {
         userId,
         segments: segments.map((segment) => ({
@@ -195,7 +203,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
         from: request.query.from === undefined ? undefined : new Date(request.query.from),
         to: request.query.to === undefined ? undefined : new Date(request.query.to),
       };
-      const entries = mergeHistories(await manualHistoryOf(deps.readModel, userId, range));
+      const entries = await historyOf(deps.readModel, userId, range);
       return { userId, entries: entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })) };
     },
   );

@@ -13,7 +13,7 @@ import {
   type StreamWrite,
   type SubscribeOptions,
 } from '../eventStore';
-import { uniqueViolationConstraint } from '../../infra/pgErrors';
+import { isConnectionError, uniqueViolationConstraint } from '../../infra/pgErrors';
 import { AppendListener, waitForAppend } from './appendListener';
 
 const recordedRow = z.object({
@@ -64,17 +64,23 @@ export interface PostgresEventStoreOptions {
   connectionString: string;
   /** How often a subscriber looks for new events when no notification arrives. */
   pollIntervalMs?: number;
+  /** Pause before a subscriber tries again after losing the database: doubles from `initialMs` up to `maxMs`. */
+  resubscribeBackoff?: { initialMs: number; maxMs: number };
+  /** Told about each lost connection before the pause, e.g. to log it. */
+  onSubscriptionDropped?: (error: Error, attempt: number, delayMs: number) => void;
 }
 
 export class PostgresEventStore implements EventStore {
   private listener: AppendListener | undefined;
   private readonly pollIntervalMs: number;
+  private readonly backoff: { initialMs: number; maxMs: number };
 
   constructor(
     private readonly pool: DatabasePool,
     private readonly options: PostgresEventStoreOptions,
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.backoff = options.resubscribeBackoff ?? { initialMs: 100, maxMs: 5_000 };
   }
 
   async append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -135,21 +141,15 @@ export class PostgresEventStore implements EventStore {
     try {
       inserted = writes.length === 1 ? await insert(this.pool) : await this.pool.transaction(insert);
     } catch (error) {
-      const constraint = uniqueViolationConstraint(error);
-      if (constraint !== undefined) throw this.conflictFrom(writes, constraint);
-      throw error;
+      const conflict = error instanceof WrongExpectedRevisionError ? error : this.conflictFrom(writes, uniqueViolationConstraint(error));
+      if (!conflict) throw error;
+      // A retry of an append that was stored already (same event ids, same places) succeeds
+      // with the stored result, as EventStoreDB answers one; anything else is the conflict.
+      const earlier = await this.earlierAppend(writes);
+      if (earlier) return earlier;
+      throw conflict;
     }
-
-    const lastByStream = new Map<string, z.infer<typeof appendedRow>>();
-    for (const row of inserted) lastByStream.set(row.stream_id, row);
-    return writes.map((write) => {
-      const last = lastByStream.get(write.stream)!;
-      return {
-        stream: write.stream,
-        revision: last.stream_position,
-        position: { commit: BigInt(last.transaction_id), prepare: BigInt(last.global_position) },
-      };
-    });
+    return resultsOf(writes, inserted);
   }
 
   async readStream(stream: string): Promise<RecordedEvent[]> {
@@ -182,18 +182,37 @@ export class PostgresEventStore implements EventStore {
     return rows.map(toRecorded);
   }
 
+  /**
+   * Polls the global order (woken early by notifications). When the database connection is lost
+   * it keeps trying from the last event delivered, pausing longer after each consecutive failure;
+   * any other error ends the subscription.
+   */
   async *subscribeToAll(options: SubscribeOptions): AsyncIterable<RecordedEvent[]> {
     let from = options.from;
     const listener = await this.appendListener();
     let caughtUp = false;
+    let failures = 0;
     while (!options.signal.aborted) {
       const wake = listener.next();
-      const batch = await this.readAll({ from, limit: options.batchSize });
+      let batch: RecordedEvent[];
+      try {
+        batch = await this.readAll({ from, limit: options.batchSize });
+        failures = 0;
+      } catch (error) {
+        if (!isConnectionError(error) || options.signal.aborted) throw error;
+        failures++;
+        const delayMs = Math.min(this.backoff.initialMs * 2 ** (failures - 1), this.backoff.maxMs);
+        this.options.onSubscriptionDropped?.(error as Error, failures, delayMs);
+        await waitForAppend(new Promise<void>(() => undefined), delayMs * (0.5 + Math.random() / 2), options.signal);
+        continue;
+      }
       if (batch.length > 0) {
         from = batch[batch.length - 1]!.position;
+        const wasCaughtUp = caughtUp;
         caughtUp = batch.length < options.batchSize;
         yield batch;
         if (!caughtUp) continue;
+        if (!wasCaughtUp) yield []; // the port's "caught up" signal, once
       } else if (!caughtUp) {
         caughtUp = true;
         yield batch;
@@ -222,12 +241,50 @@ export class PostgresEventStore implements EventStore {
     return this.listener;
   }
 
-  private conflictFrom(writes: StreamWrite[], constraint: string): Error {
-    if (constraint === 'events_event_id_unique') {
-      return new Error('an event with the same id was already appended');
-    }
+  /** A unique violation, on either constraint, is a conflict: another append got there first. */
+  private conflictFrom(writes: StreamWrite[], constraint: string | undefined): WrongExpectedRevisionError | undefined {
+    if (constraint === undefined) return undefined;
     const write = writes[0]!;
     return new WrongExpectedRevisionError(writes.length === 1 ? write.stream : writes.map((w) => w.stream).join(', '), write.expected);
   }
+
+  /**
+   * The results of these writes if every one of them is stored already: each write's event ids,
+   * in its stream, in order, right after the revision it expected.
+   */
+  private async earlierAppend(writes: StreamWrite[]): Promise<AppendResult[] | undefined> {
+    const ids = writes.flatMap((write) => write.events.map((event) => event.id));
+    const stored = await this.pool.any(sql.type(storedIdRow)`
+      SELECT event_id::text, stream_id, stream_position, global_position, transaction_id::text
+      FROM events WHERE event_id = ANY(${sql.array(ids, 'uuid')})`);
+    if (stored.length !== ids.length) return undefined;
+    const byId = new Map(stored.map((row) => [row.event_id, row]));
+    const rows: z.infer<typeof appendedRow>[] = [];
+    for (const write of writes) {
+      // With `any` the write could have landed anywhere; its events must still be consecutive.
+      const before = expectedAsRevision(write.expected) ?? byId.get(write.events[0]!.id)!.stream_position - 1;
+      for (const [index, event] of write.events.entries()) {
+        const row = byId.get(event.id)!;
+        if (row.stream_id !== write.stream || row.stream_position !== before + 1 + index) return undefined;
+        rows.push(row);
+      }
+    }
+    return resultsOf(writes, rows);
+  }
+}
+
+const storedIdRow = appendedRow.extend({ event_id: z.string() });
+
+function resultsOf(writes: readonly StreamWrite[], rows: readonly z.infer<typeof appendedRow>[]): AppendResult[] {
+  const lastByStream = new Map<string, z.infer<typeof appendedRow>>();
+  for (const row of rows) lastByStream.set(row.stream_id, row);
+  return writes.map((write) => {
+    const last = lastByStream.get(write.stream)!;
+    return {
+      stream: write.stream,
+      revision: last.stream_position,
+      position: { commit: BigInt(last.transaction_id), prepare: BigInt(last.global_position) },
+    };
+  });
 }
 

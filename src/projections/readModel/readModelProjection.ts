@@ -1,5 +1,6 @@
 // The read model: segments, active explicit memberships, one audit row per membership change,
-// and the outbox of members still to be removed from deleted segments. Tables: infra/sql/schema.sql.
+// the outbox of members still to be removed from deleted segments, and for percentage segments
+// their percentage changes and users' opt-outs. Tables: infra/sql/schema.sql.
 //
 // Membership events are applied set-wise: a run of them between two segment events is folded in
 // memory to the final state per (user, segment) and written with a few statements, so a bulk
@@ -7,8 +8,9 @@
 import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { z } from 'zod';
 import type { RecordedEvent } from '../../eventstore/eventStore';
-import type { MembershipEvent } from '../../events/membershipEvents';
+import type { AutoMembershipOptedOut, MembershipEvent } from '../../events/membershipEvents';
 import type { SegmentEvent } from '../../events/segmentEvents';
+import { rolloutSeedOf } from '../../domain/percentageRollout';
 import type { Projection } from '../projection';
 
 export const READ_MODEL_PROJECTION = 'read_model';
@@ -41,8 +43,13 @@ class MembershipRun {
   readonly expiryUpdates = new Map<string, ExpiryUpdate>();
   /** Every expiry change with its moment, for point-in-time reads (membership_expiry_changes). */
   readonly expiryChanges: Array<ExpiryUpdate & { globalPosition: number; changedAt: string }> = [];
+  readonly optOuts: Array<AutoMembershipOptedOut['data']> = [];
 
   add(recorded: RecordedEvent, event: MembershipEvent): void {
+    if (event.type === 'AutoMembershipOptedOut') {
+      this.optOuts.push(event.data);
+      return;
+    }
     const { userId, segmentId, slug } = event.data;
     const key = `${userId}:${segmentId}`;
     const globalPosition = Number(recorded.position.prepare);
@@ -67,7 +74,9 @@ class MembershipRun {
   }
 
   get isEmpty(): boolean {
-    return this.audit.length === 0 && this.expiryUpdates.size === 0 && this.expiryChanges.length === 0;
+    return (
+      this.audit.length === 0 && this.expiryUpdates.size === 0 && this.expiryChanges.length === 0 && this.optOuts.length === 0
+    );
   }
 }
 
@@ -81,13 +90,15 @@ export function createReadModelProjection(): Projection {
           case 'MembershipAdded':
           case 'MembershipRemoved':
           case 'MembershipExpiryChanged':
+          case 'AutoMembershipOptedOut':
             run.add(recorded, { type: recorded.type, data: recorded.data } as MembershipEvent);
             break;
           case 'SegmentCreated':
+          case 'SegmentUpdated':
           case 'SegmentDeleted':
             await flush(tx, run);
             run = new MembershipRun();
-            await applySegmentEvent(tx, { type: recorded.type, data: recorded.data } as SegmentEvent);
+            await applySegmentEvent(tx, recorded, { type: recorded.type, data: recorded.data } as SegmentEvent);
             break;
           default:
             break; // other streams and event types are not this projection's
@@ -98,19 +109,46 @@ export function createReadModelProjection(): Projection {
   };
 }
 
-async function applySegmentEvent(tx: DatabaseTransactionConnection, event: SegmentEvent): Promise<void> {
+async function applySegmentEvent(tx: DatabaseTransactionConnection, recorded: RecordedEvent, event: SegmentEvent): Promise<void> {
+  const globalPosition = Number(recorded.position.prepare);
   switch (event.type) {
     case 'SegmentCreated': {
-      const { segmentId, slug, description, autoAssignPercent, rolloutSeed, createdAt } = event.data;
+      const { segmentId, slug, description, autoAssignPercent, createdAt } = event.data;
       await tx.query(sql.unsafe`
         INSERT INTO segments (segment_id, slug, description, auto_assign_percent, rollout_seed, created_at)
-        VALUES (${segmentId}, ${slug}, ${description}, ${autoAssignPercent}, ${rolloutSeed}, ${createdAt})
+        VALUES (${segmentId}, ${slug}, ${description}, ${autoAssignPercent}, ${rolloutSeedOf(event.data)}, ${createdAt})
         ON CONFLICT (segment_id) DO NOTHING`);
+      if (autoAssignPercent !== null) {
+        await tx.query(sql.unsafe`
+          INSERT INTO percentage_changes (global_position, segment_id, percent, at)
+          VALUES (${globalPosition}, ${segmentId}, ${autoAssignPercent}, ${createdAt})
+          ON CONFLICT (global_position) DO NOTHING`);
+      }
+      return;
+    }
+    case 'SegmentUpdated': {
+      const { segmentId, description, autoAssignPercent, updatedAt } = event.data;
+      // A change of the percentage (not of the description alone) enters the percentage timeline.
+      await tx.query(sql.unsafe`
+        INSERT INTO percentage_changes (global_position, segment_id, percent, at)
+        SELECT ${globalPosition}, segment_id, ${autoAssignPercent}, ${updatedAt}
+        FROM segments
+        WHERE segment_id = ${segmentId} AND auto_assign_percent IS DISTINCT FROM ${autoAssignPercent}::numeric
+        ON CONFLICT (global_position) DO NOTHING`);
+      await tx.query(sql.unsafe`
+        UPDATE segments SET description = ${description}, auto_assign_percent = ${autoAssignPercent}
+        WHERE segment_id = ${segmentId}`);
       return;
     }
     case 'SegmentDeleted': {
       const { segmentId, deletedAt } = event.data;
       await tx.query(sql.unsafe`UPDATE segments SET deleted_at = ${deletedAt} WHERE segment_id = ${segmentId}`);
+      // Deleting a segment that ever had a percentage ends its automatic membership for everyone.
+      await tx.query(sql.unsafe`
+        INSERT INTO percentage_changes (global_position, segment_id, percent, deleted, at)
+        SELECT ${globalPosition}, ${segmentId}, NULL, true, ${deletedAt}
+        WHERE EXISTS (SELECT 1 FROM percentage_changes WHERE segment_id = ${segmentId})
+        ON CONFLICT (global_position) DO NOTHING`);
       // Every member leaves now for reads; their streams get the removal from the outbox sweep.
       await tx.query(sql.unsafe`
         WITH gone AS (DELETE FROM memberships WHERE segment_id = ${segmentId} RETURNING user_id, segment_id, slug)
@@ -129,6 +167,15 @@ async function applySegmentEvent(tx: DatabaseTransactionConnection, event: Segme
 async function flush(tx: DatabaseTransactionConnection, run: MembershipRun): Promise<void> {
   if (run.isEmpty) return;
 
+  if (run.optOuts.length > 0) {
+    await tx.query(sql.unsafe`
+      INSERT INTO auto_membership_opt_outs (user_id, segment_id, slug, reason, opted_out_at)
+      SELECT * FROM ${sql.unnest(
+        run.optOuts.map((optOut) => [optOut.userId, optOut.segmentId, optOut.slug, optOut.reason, optOut.effectiveAt]),
+        ['int8', 'uuid', 'text', 'text', 'timestamptz'],
+      )}
+      ON CONFLICT (user_id, segment_id) DO NOTHING`);
+  }
   if (run.expiryUpdates.size > 0) {
     await tx.query(sql.unsafe`
       UPDATE memberships m SET expires_at = u.expires_at

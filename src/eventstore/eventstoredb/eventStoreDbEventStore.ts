@@ -1,0 +1,309 @@
+// The EventStoreDB adapter of the event-store port, on @eventstore/db-client (gRPC).
+import {
+  ANY,
+  BACKWARDS,
+  END,
+  FORWARDS,
+  NO_STREAM,
+  START,
+  StreamNotFoundError,
+  WrongExpectedVersionError,
+  jsonEvent,
+  streamNameFilter,
+  type AllStreamResolvedEvent,
+  type AppendExpectedRevision,
+  type EventStoreDBClient,
+  type JSONType,
+  type ResolvedEvent,
+} from '@eventstore/db-client';
+import {
+  EventStoreUnavailableError,
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+  type Position,
+  type RecordedEvent,
+  type StreamWrite,
+  type SubscribeOptions,
+} from '../eventStore';
+import { comparePositions } from '../position';
+import { SEGMENT_STREAM_PREFIX, USER_STREAM_PREFIX } from '../../events/streams';
+import { SubscriptionFeed } from './subscriptionFeed';
+
+export interface EventStoreDbOptions {
+  /**
+   * Prepended to every stream name on the server and removed from names read back, so that
+   * several deployments or test runs can share one server. Empty by default.
+   */
+  streamPrefix?: string;
+  /** Stream-name prefixes (before `streamPrefix`) the subscription to $all asks the server for. */
+  subscribedPrefixes?: readonly string[];
+  /** Pause before resubscribing after a drop: doubles from `initialMs` up to `maxMs`. */
+  resubscribeBackoff?: { initialMs: number; maxMs: number };
+  /** Told about each drop before the pause, e.g. to log it. */
+  onSubscriptionDropped?: (error: Error, attempt: number, delayMs: number) => void;
+  /** Streams read or appended at once by readStreams and appendMany. */
+  concurrency?: number;
+}
+
+/** gRPC UNAVAILABLE and DEADLINE_EXCEEDED: the server did not answer. */
+const UNREACHABLE_GRPC_CODES = new Set([4, 14]);
+
+/** Client error types after which resubscribing is pointless. */
+const FATAL_ERROR_TYPES = new Set<unknown>(['access-denied', 'invalid-argument', 'unsupported']);
+
+export class EventStoreDbEventStore implements EventStore {
+  private readonly prefix: string;
+  private readonly subscribedPrefixes: string[];
+  private readonly backoff: { initialMs: number; maxMs: number };
+  private readonly concurrency: number;
+
+  constructor(
+    private readonly client: EventStoreDBClient,
+    private readonly options: EventStoreDbOptions = {},
+  ) {
+    this.prefix = options.streamPrefix ?? '';
+    this.subscribedPrefixes = [...(options.subscribedPrefixes ?? [SEGMENT_STREAM_PREFIX, USER_STREAM_PREFIX])].map(
+      (prefix) => this.prefix + prefix,
+    );
+    this.backoff = options.resubscribeBackoff ?? { initialMs: 100, maxMs: 5_000 };
+    this.concurrency = options.concurrency ?? 32;
+  }
+
+  async append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    if (events.length === 0) throw new Error(`nothing to append to ${stream}`);
+    const result = await this.call(() =>
+      this.client.appendToStream(
+        this.prefix + stream,
+        events.map((event) =>
+          jsonEvent({ id: event.id, type: event.type, data: event.data as JSONType, metadata: event.metadata }),
+        ),
+        { expectedRevision: toServerExpected(expected) },
+      ),
+    ).catch((error: unknown) => {
+      if (error instanceof WrongExpectedVersionError) throw new WrongExpectedRevisionError(stream, expected);
+      throw error;
+    });
+    const revision = result.nextExpectedRevision;
+    // The port answers the position of the last event appended, which read-your-writes waits for.
+    // The server's answer is the position of the write: for one event that is the event's, for
+    // several it is read back from the last one. The server also leaves the position out when it
+    // recognised the append as a repeat of one it had stored (same ids at the same revision).
+    const reported = events.length === 1 && result.position && result.position.commit >= 0n ? result.position : undefined;
+    const position = reported ?? (await this.call(() => this.positionOf(stream, revision)));
+    return { stream, revision: Number(revision), position };
+  }
+
+  /** One stream after another (EventStoreDB has no multi-stream transactions): each all or nothing. */
+  async appendMany(writes: StreamWrite[]): Promise<AppendResult[]> {
+    const streams = new Set<string>();
+    for (const write of writes) {
+      if (streams.has(write.stream)) throw new Error(`stream ${write.stream} is written twice in one append`);
+      streams.add(write.stream);
+    }
+    return mapWithConcurrency(writes, this.concurrency, (write) => this.append(write.stream, write.events, write.expected));
+  }
+
+  async readStream(stream: string): Promise<RecordedEvent[]> {
+    return this.call(async () => {
+      const events: RecordedEvent[] = [];
+      try {
+        for await (const resolved of this.client.readStream(this.prefix + stream, { fromRevision: START, direction: FORWARDS })) {
+          const recorded = this.toRecorded(resolved);
+          if (recorded) events.push(recorded);
+        }
+      } catch (error) {
+        if (error instanceof StreamNotFoundError) return [];
+        throw error;
+      }
+      return events;
+    });
+  }
+
+  async readStreams(streams: readonly string[]): Promise<Map<string, RecordedEvent[]>> {
+    const unique = [...new Set(streams)];
+    const histories = await mapWithConcurrency(unique, this.concurrency, (stream) => this.readStream(stream));
+    return new Map(unique.map((stream, index) => [stream, histories[index]!]));
+  }
+
+  async readAll(options: { from?: Position; limit: number }): Promise<RecordedEvent[]> {
+    return this.call(async () => {
+      const events: RecordedEvent[] = [];
+      if (options.limit <= 0) return events;
+      const read = this.client.readAll({ fromPosition: options.from ?? START, direction: FORWARDS });
+      try {
+        for await (const resolved of read) {
+          const recorded = this.toRecorded(resolved);
+          if (!recorded || !this.isOurs(resolved)) continue;
+          // Reading $all from a position includes the event at that position; the port excludes it.
+          if (options.from && comparePositions(recorded.position, options.from) <= 0) continue;
+          events.push(recorded);
+          if (events.length >= options.limit) break;
+        }
+      } finally {
+        await read.cancel().catch(() => undefined);
+      }
+      return events;
+    });
+  }
+
+  /**
+   * A catch-up subscription to $all, filtered on the server to this service's stream prefixes.
+   * When it drops, it resubscribes from the last event delivered, pausing longer after each
+   * consecutive failure; it ends only when the signal aborts.
+   */
+  async *subscribeToAll(options: SubscribeOptions): AsyncIterable<RecordedEvent[]> {
+    let from = options.from;
+    let failures = 0;
+    while (!options.signal.aborted) {
+      const feed = new SubscriptionFeed(
+        this.client.subscribeToAll({
+          fromPosition: from ?? START,
+          filter: streamNameFilter({ prefixes: this.subscribedPrefixes }),
+        }),
+        options.batchSize * 2,
+      );
+      let dropped: Error | undefined;
+      try {
+        for (;;) {
+          const item = await feed.next(options.batchSize, options.signal);
+          if (!item) break;
+          if (item.kind === 'dropped') {
+            dropped = item.error;
+            break;
+          }
+          const batch: RecordedEvent[] = [];
+          for (const resolved of item.events) {
+            const recorded = this.toRecorded(resolved);
+            // Guard against a server that repeats the event at the starting position.
+            if (!recorded || (from && comparePositions(recorded.position, from) <= 0)) continue;
+            batch.push(recorded);
+          }
+          if (batch.length > 0) {
+            failures = 0;
+            from = batch[batch.length - 1]!.position;
+            yield batch;
+          }
+          if (item.events.length === 0 && item.caughtUp) yield [];
+        }
+      } finally {
+        await feed.close();
+      }
+      if (!dropped || options.signal.aborted) break;
+      // Refusals that a new subscription would meet again go to the consumer.
+      if (FATAL_ERROR_TYPES.has((dropped as { type?: unknown }).type)) throw dropped;
+      failures++;
+      const delayMs = Math.min(this.backoff.initialMs * 2 ** (failures - 1), this.backoff.maxMs);
+      this.options.onSubscriptionDropped?.(dropped, failures, delayMs);
+      await sleep(delayMs * (0.5 + Math.random() / 2), options.signal);
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      const read = this.client.readAll({ fromPosition: END, direction: BACKWARDS, maxCount: 1, deadline: 3_000 });
+      for await (const _ of read) break;
+    } catch (error) {
+      throw new EventStoreUnavailableError('EventStoreDB does not answer', { cause: error });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.dispose();
+  }
+
+  private async positionOf(stream: string, revision: bigint): Promise<Position> {
+    const read = this.client.readStream(this.prefix + stream, { fromRevision: revision, direction: FORWARDS, maxCount: 1 });
+    for await (const resolved of read) {
+      const recorded = this.toRecorded(resolved);
+      if (recorded) return recorded.position;
+    }
+    throw new Error(`event ${revision} of ${stream} was appended but cannot be read back`);
+  }
+
+  private isOurs(resolved: AllStreamResolvedEvent): boolean {
+    const name = resolved.event?.streamId;
+    return name !== undefined && this.subscribedPrefixes.some((prefix) => name.startsWith(prefix));
+  }
+
+  private toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent): RecordedEvent | undefined {
+    const event = resolved.event;
+    if (!event || !event.isJson || !event.streamId.startsWith(this.prefix)) return undefined;
+    // Servers before 22.x leave positions out of stream reads; only $all reads need them exactly.
+    const position = event.position ?? { commit: resolved.commitPosition ?? 0n, prepare: resolved.commitPosition ?? 0n };
+    const metadata = event.metadata;
+    return {
+      id: event.id,
+      stream: event.streamId.slice(this.prefix.length),
+      revision: Number(event.revision),
+      position: { commit: position.commit, prepare: position.prepare },
+      type: event.type,
+      data: event.data,
+      metadata: isRecord(metadata) ? metadata : {},
+      recordedAt: event.created,
+    };
+  }
+
+  /** Runs a client call, turning "the server did not answer" into the port's unavailable error. */
+  private async call<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (isUnreachable(error)) throw new EventStoreUnavailableError('EventStoreDB does not answer', { cause: error });
+      throw error;
+    }
+  }
+}
+
+function toServerExpected(expected: ExpectedRevision): AppendExpectedRevision {
+  if (expected === 'any') return ANY;
+  if (expected === 'no_stream') return NO_STREAM;
+  return BigInt(expected);
+}
+
+function isUnreachable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'number' && UNREACHABLE_GRPC_CODES.has(code)) return true;
+  const type = (error as { type?: unknown }).type;
+  return type === 'unavailable' || type === 'deadline-exceeded' || type === 'timeout';
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    // After the first failure no new item starts; the ones in flight finish.
+    while (!failure && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await work(items[index]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+  return results;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
