@@ -141,3 +141,50 @@ describe("a user's history and their segments at a past moment", () => {
     }
   });
 });
+
+describe('history and ?at with a percentage segment', () => {
+  const clock = new TestClock(new Date('2023-08-01T08:00:00.000Z'));
+  let t: TestService;
+  beforeAll(async () => {
+    t = await startTestService({ clock, ttlSweepSchedule: '0 0 0 1 1 *' });
+  });
+  afterAll(() => t.close());
+
+  const post = (url: string, payload: unknown) => t.request({ method: 'POST', url, payload: payload as Record<string, unknown> });
+  const get = (url: string) => t.request({ method: 'GET', url });
+
+  it('a segment for 100 % of users takes user 1000 in at its creation (reason auto); an explicit removal takes them out', async () => {
+    clock.set(new Date('2023-08-02T10:00:00.000Z'));
+    expect((await post('/segments', { slug: 'AVITO_VOICE_MESSAGES', autoAssignPercent: 100 })).statusCode).toBe(201);
+    clock.set(new Date('2023-08-03T10:00:00.000Z'));
+    expect((await post('/users/1000/segments', { remove: ['AVITO_VOICE_MESSAGES'] })).statusCode).toBe(200);
+    clock.set(new Date('2023-08-05T00:00:00.000Z'));
+    await t.settle();
+
+    const entries = (await get('/users/1000/history')).json().entries;
+    expect(entries).toEqual([
+      { slug: 'AVITO_VOICE_MESSAGES', operation: 'added', reason: 'auto', at: '2023-08-02T10:00:00.000Z' },
+      { slug: 'AVITO_VOICE_MESSAGES', operation: 'removed', reason: 'manual', at: '2023-08-03T10:00:00.000Z' },
+    ]);
+    expect((await get('/users/1000/segments?at=2023-08-02T09:59:59.999Z')).json().segments).toEqual([]);
+    expect((await get('/users/1000/segments?at=2023-08-02T12:00:00.000Z')).json().segments).toEqual([
+      { slug: 'AVITO_VOICE_MESSAGES', source: 'auto', addedAt: '2023-08-02T10:00:00.000Z', expiresAt: null },
+    ]);
+    expect((await get('/users/1000/segments?at=2023-08-03T10:00:00.000Z')).json().segments).toEqual([]);
+    // The CSV comes from the user's stream: the explicit removal is a row, the automatic entry is not.
+    const report = (await post('/reports/history', { period: '2023-08', userId: 1000 })).json();
+    const csv = (await t.request({ method: 'GET', url: new URL(report.url).pathname })).body;
+    expect(csv).toBe('user_id;segment;operation;at\n1000;AVITO_VOICE_MESSAGES;removed;2023-08-03T10:00:00.000Z\n');
+    // A user nobody has written about is in it too, from the segment's creation.
+    expect((await get('/users/7/segments?at=2023-08-04T00:00:00.000Z')).json().segments.map((s: { source: string }) => s.source)).toEqual(['auto']);
+  });
+
+  it('an explicit add wins over the percentage at the same moment: one entry, source manual', async () => {
+    clock.set(new Date('2023-08-06T00:00:00.000Z'));
+    expect((await post('/users/1002/segments', { add: ['AVITO_VOICE_MESSAGES'] })).statusCode).toBe(200);
+    await t.settle();
+    expect((await get('/users/1002/segments?at=2023-08-07T00:00:00.000Z')).json().segments).toEqual([
+      { slug: 'AVITO_VOICE_MESSAGES', source: 'manual', addedAt: '2023-08-06T00:00:00.000Z', expiresAt: null },
+    ]);
+  });
+});
