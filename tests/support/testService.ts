@@ -26,7 +26,8 @@ export interface TestService {
   /** Another client of the store the service uses, as a second service instance would have. */
   createEventStore(): EventStore;
   /** Waits until the read model has applied every event appended so far. */
-  settle(): Promise<void>;
+  /** Waits until the read model has applied every appended event (15 s unless told otherwise). */
+  settle(options?: { timeoutMs?: number }): Promise<void>;
   /** Row counts of every table: a failed request must leave them all as they were. */
   snapshot(): Promise<Record<string, number>>;
   close(): Promise<void>;
@@ -64,8 +65,8 @@ export async function startTestService(
   service.start();
   await service.app.ready();
 
-  const settleOnRecording = async (store: RecordingEventStore) => {
-    const deadline = Date.now() + 15_000;
+  const settleOnRecording = async (store: RecordingEventStore, timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const checkpoint = await readCheckpoint(db.pool, READ_MODEL_PROJECTION);
       const applied =
@@ -73,14 +74,14 @@ export async function startTestService(
       const outbox = await db.pool.oneFirst(sql.type(z.object({ pending: z.boolean() }))`
         SELECT EXISTS (SELECT 1 FROM segment_deletion_removals) AS pending`);
       if (applied && !outbox) return;
-      if (Date.now() > deadline) throw new Error('the projection did not catch up within 15 s');
+      if (Date.now() > deadline) throw new Error(`the projection did not catch up within ${timeoutMs / 1000} s`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   };
 
-  const settle = async () => {
-    if (recording) return settleOnRecording(recording);
-    const deadline = Date.now() + 15_000;
+  const settle = async ({ timeoutMs = 15_000 }: { timeoutMs?: number } = {}) => {
+    if (recording) return settleOnRecording(recording, timeoutMs);
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const pending = await db.pool.oneFirst(sql.type(z.object({ pending: z.boolean() }))`
         SELECT EXISTS (
@@ -90,7 +91,7 @@ export async function startTestService(
                               AND (e.transaction_id::text::numeric, e.global_position) <= (c.commit_position, c.prepare_position))
         ) OR EXISTS (SELECT 1 FROM segment_deletion_removals) AS pending`);
       if (!pending) return;
-      if (Date.now() > deadline) throw new Error('the projection did not catch up within 15 s');
+      if (Date.now() > deadline) throw new Error(`the projection did not catch up within ${timeoutMs / 1000} s`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   };
