@@ -103,6 +103,20 @@ const environmentSchema = z
     EMBEDDED_POSTGRES_PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(0)),
     BODY_LIMIT_BYTES: z.preprocess(emptyAsUndefined, z.coerce.number().int().positive().default(4 * 1024 * 1024)),
     DATABASE_POOL_SIZE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(200).default(10)),
+    S3_ENDPOINT: z.preprocess(
+      emptyAsUndefined,
+      z.string().url().refine((value) => /^https?:\/\//.test(value), 'must be an http:// or https:// URL').optional(),
+    ),
+    S3_ACCESS_KEY: z.preprocess(emptyAsUndefined, z.string().optional()),
+    S3_SECRET_KEY: z.preprocess(emptyAsUndefined, z.string().optional()),
+    S3_BUCKET: z.preprocess(
+      emptyAsUndefined,
+      z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name: 3–63 lowercase letters, digits, "." and "-"').optional(),
+    ),
+    S3_REGION: z.preprocess(emptyAsUndefined, z.string().default('us-east-1')),
+    S3_PATH_STYLE: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true')),
+    // S3 presigned URLs live at most 7 days.
+    REPORT_URL_EXPIRY_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(60).max(604_800).default(86_400)),
     TTL_SWEEP_SCHEDULE: z.preprocess(
       emptyAsUndefined,
       z
@@ -121,6 +135,17 @@ const environmentSchema = z
         path: ['EVENTSTORE_CONNECTION_STRING'],
         message: 'is required when EVENT_STORE=eventstoredb',
       });
+    }
+    const s3Names = ['S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'S3_BUCKET'] as const;
+    const s3Set = s3Names.filter((name) => env[name] !== undefined);
+    if (s3Set.length > 0 && s3Set.length < s3Names.length) {
+      for (const name of s3Names.filter((candidate) => env[candidate] === undefined)) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: [name],
+          message: `is required when ${s3Set.join(', ')} ${s3Set.length === 1 ? 'is' : 'are'} set (object storage for reports)`,
+        });
+      }
     }
     if (env.API_TOKENS.length === 0 && !LOOPBACK_HOSTS.has(env.HOST)) {
       ctx.addIssue({
@@ -151,6 +176,9 @@ export interface Config {
   embeddedPostgresPort: number;
   bodyLimitBytes: number;
   databasePoolSize: number;
+  /** Object storage for reports; undefined keeps them on local disk (DATA_DIR/reports). */
+  s3: { endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string; pathStyle: boolean } | undefined;
+  reportUrlExpirySeconds: number;
   /** node-cron expression of the membership expiry timer (the `timer` role). */
   ttlSweepSchedule: string;
 }
@@ -186,6 +214,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    s3:
+      e.S3_ENDPOINT && e.S3_ACCESS_KEY && e.S3_SECRET_KEY && e.S3_BUCKET
+        ? {
+            endpoint: e.S3_ENDPOINT,
+            accessKey: e.S3_ACCESS_KEY,
+            secretKey: e.S3_SECRET_KEY,
+            bucket: e.S3_BUCKET,
+            region: e.S3_REGION,
+            pathStyle: e.S3_PATH_STYLE === 'true',
+          }
+        : undefined,
+    reportUrlExpirySeconds: e.REPORT_URL_EXPIRY_SECONDS,
     ttlSweepSchedule: e.TTL_SWEEP_SCHEDULE,
   };
 }

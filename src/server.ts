@@ -6,6 +6,8 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createEventStore, type EventStoreSelection } from './eventstore/createEventStore';
 import { applySchema, closePool, createDatabasePool } from './infra/database';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './infra/embeddedPostgres';
+import { LocalReportStorage } from './reports/localReportStorage';
+import { S3ReportStorage } from './reports/s3ReportStorage';
 import { createService, type Service } from './service';
 
 async function main(config: Config): Promise<void> {
@@ -44,6 +46,10 @@ async function main(config: Config): Promise<void> {
       apiTokens: config.apiTokens,
       bodyLimitBytes: config.bodyLimitBytes,
       publicUrl: config.publicUrl,
+      reportStorage: config.s3
+        ? new S3ReportStorage(config.s3)
+        : new LocalReportStorage(path.join(config.dataDir, 'reports'), config.publicUrl),
+      reportUrlExpirySeconds: config.reportUrlExpirySeconds,
       ttlSweepSchedule: config.ttlSweepSchedule,
     });
     service.start();

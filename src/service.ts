@@ -1,5 +1,7 @@
 // Wires the parts of the service for one process: event store, commands, projections, HTTP app.
 // Used by server.ts (with config) and by tests (with a test database and a test clock).
+import os from 'node:os';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { sql, type DatabasePool } from 'slonik';
@@ -20,6 +22,10 @@ import { createSegmentDeletionSweep } from './projections/segmentDeletionSweep';
 import { isConnectionError } from './infra/pgErrors';
 import { PercentageSegmentCache } from './queries/percentageSegments';
 import { deletedSegmentIds } from './queries/segments';
+import { createHistoryReports } from './reports/historyReport';
+import { membershipChangeSource } from './reports/membershipChangeLog';
+import { LocalReportStorage } from './reports/localReportStorage';
+import type { ReportStorage } from './reports/reportStorage';
 import { createMembershipExpiryTimer, type MembershipExpiryTimer } from './timers/membershipExpiryTimer';
 
 export interface ServiceOptions {
@@ -34,6 +40,10 @@ export interface ServiceOptions {
   publicUrl?: string;
   /** Events per projection batch. */
   batchSize?: number;
+  /** Where history reports go; local disk under the system's temp folder when absent. */
+  reportStorage?: ReportStorage;
+  /** How long report links work; 24 h when absent. */
+  reportUrlExpirySeconds?: number;
   /** node-cron expression of the membership expiry timer (the `timer` role); every 5 s by default. */
   ttlSweepSchedule?: string;
 }
@@ -154,6 +164,16 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     );
   }
 
+  const reportStorage =
+    options.reportStorage ??
+    new LocalReportStorage(path.join(os.tmpdir(), 'segments-reports'), options.publicUrl ?? 'http://127.0.0.1:8080');
+  const historyReports = createHistoryReports({
+    // The PostgreSQL store's events are in this pool's database and are read there directly.
+    source: membershipChangeSource(store instanceof PostgresEventStore ? 'postgres' : store, pool),
+    storage: reportStorage,
+    clock,
+    urlExpirySeconds: options.reportUrlExpirySeconds ?? 24 * 3600,
+  });
   const deps: AppDeps = {
     readModel: pool,
     segmentCommands,
@@ -163,6 +183,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     waitForReadModel,
     readiness,
     projections,
+    historyReports,
+    localReports: reportStorage instanceof LocalReportStorage ? reportStorage : undefined,
   };
   const app = await buildApp(deps, {
     logger,

@@ -103,6 +103,25 @@ CREATE TABLE IF NOT EXISTS segment_deletion_removals (
   PRIMARY KEY (user_id, segment_id)
 );
 
+-- ---------------------------------------------------------------- history
+-- A user's history and their segments at a past moment read membership_audit_by_user above.
+
+-- Every change of an active membership's expiry (a renewal, or made permanent), with its moment:
+-- a point-in-time read takes the expiry in force then, not the one the membership was added with.
+-- Not in membership_audit, because the membership goes on and history shows no entry for it.
+CREATE TABLE IF NOT EXISTS membership_expiry_changes (
+  global_position bigint      NOT NULL PRIMARY KEY,  -- the MembershipExpiryChanged event
+  user_id         bigint      NOT NULL,
+  segment_id      uuid        NOT NULL,
+  changed_at      timestamptz NOT NULL,
+  expires_at      timestamptz                          -- null: made permanent
+);
+
+CREATE INDEX IF NOT EXISTS membership_expiry_changes_by_user
+  ON membership_expiry_changes (user_id, segment_id, changed_at, global_position);
+
+-- History reports read the events appended since the start of their month (src/reports).
+CREATE INDEX IF NOT EXISTS events_created_at ON events (created_at);
 -- ---------------------------------------------------------------- percentage segments
 -- Every change of a segment's percentage, in event order: its creation with a percentage, each
 -- PATCH that changed the percentage (NULL: turned off), and the deletion of a segment that ever

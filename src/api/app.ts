@@ -11,6 +11,7 @@ import { registerProblemHandlers } from './problems';
 import { registerReadYourWrites } from './readYourWrites';
 import { fastSerializerCompiler } from './serializer';
 import { healthRoutes } from './routes/health';
+import { reportRoutes } from './routes/reports';
 import { segmentRoutes } from './routes/segments';
 import { userRoutes } from './routes/users';
 
@@ -57,7 +58,8 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
       servers: options.publicUrl ? [{ url: options.publicUrl }] : [],
       tags: [
         { name: 'segments', description: 'Create, list and delete segments; list and change their members' },
-        { name: 'users', description: "A user's segments" },
+        { name: 'users', description: "A user's segments and their history" },
+        { name: 'reports', description: 'Monthly CSV reports of membership changes' },
         { name: 'operations', description: 'Health and projections' },
       ],
       components: {
@@ -71,5 +73,6 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
   await app.register(healthRoutes, deps);
   await app.register(segmentRoutes, deps);
   await app.register(userRoutes, deps);
+  await app.register(reportRoutes, deps);
   return app;
 }

@@ -4,6 +4,8 @@ import type { SegmentCommands } from '../commands/segmentCommands';
 import type { UserCommands } from '../commands/userCommands';
 import type { Position } from '../eventstore/eventStore';
 import type { Clock } from '../infra/clock';
+import type { HistoryReports } from '../reports/historyReport';
+import type { LocalReportStorage } from '../reports/localReportStorage';
 import type { PercentageSegmentCache } from '../queries/percentageSegments';
 
 export interface ProjectionStatusView {
@@ -33,4 +35,7 @@ export interface AppDeps {
   waitForReadModel(position: Position, timeoutMs: number): Promise<boolean>;
   readiness(): Promise<ReadinessCheck[]>;
   projections(): Promise<ProjectionStatusView[]>;
+  historyReports: HistoryReports;
+  /** Set when reports are kept on local disk: the service serves their downloads. */
+  localReports?: LocalReportStorage;
 }

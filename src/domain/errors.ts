@@ -84,3 +84,12 @@ export class ExpiryNotInFutureError extends DomainError {
     return { errors: [{ path: 'expiresAt', message: this.message }] };
   }
 }
+
+export class ReportNotFoundError extends DomainError {
+  readonly status = 404;
+  readonly problemType = 'report-not-found';
+  readonly title = 'Report not found';
+  constructor() {
+    super('no such report, or its link has expired; request a new one with POST /reports/history');
+  }
+}

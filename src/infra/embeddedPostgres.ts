@@ -23,6 +23,11 @@ export interface EmbeddedPostgresOptions {
 const USER = 'postgres';
 // Loopback only, and never a Unix socket in a shared folder: this server belongs to one process.
 const PASSWORD = 'embedded';
+export const EMBEDDED_DATABASE = 'segments';
+
+/** The URL of an embedded cluster's database on this machine. */
+export const embeddedUrl = (port: number, database: string): string =>
+  `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -114,7 +119,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     );
   }
 
-  const database = options.database ?? 'segments';
+  const database = options.database ?? EMBEDDED_DATABASE;
   const client = pg.getPgClient('postgres', '127.0.0.1');
   await client.connect();
   try {
@@ -125,7 +130,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
 
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
+    url: embeddedUrl(port, database),
     port,
     // stop() waits for the server's exit; if it already died, that never comes.
     stop: () => Promise.race([pg.stop(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]),

@@ -107,7 +107,8 @@ describe('errors are problem+json and a failed request changes nothing', () => {
     });
 
     it('a query parameter the route does not know, rather than an answer that ignores it', async () => {
-      await expectProblem({ method: 'GET', url: '/users/1000/segments?at=2026-01-01T00:00:00.000Z' }, 400, 'validation');
+      // `at` is a point in time (GET /users/{id}/segments?at=); a misspelt one must not answer with the present.
+      await expectProblem({ method: 'GET', url: '/users/1000/segments?as_of=2026-01-01T00:00:00.000Z' }, 400, 'validation');
     });
 
     it('a bad autoAssignPercent', async () => {

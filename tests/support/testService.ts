@@ -34,7 +34,10 @@ export interface TestService {
 }
 
 export async function startTestService(
-  options: { roles?: Role[]; clock?: Clock } & Pick<ServiceOptions, 'apiTokens' | 'bodyLimitBytes' | 'batchSize' | 'ttlSweepSchedule'> = {},
+  options: { roles?: Role[]; clock?: Clock } & Pick<
+    ServiceOptions,
+    'apiTokens' | 'bodyLimitBytes' | 'batchSize' | 'ttlSweepSchedule' | 'reportStorage' | 'reportUrlExpirySeconds'
+  > = {},
 ): Promise<TestService> {
   const db = await createTestDatabase({ poolSize: 20 });
   // EVENT_STORE=eventstoredb runs the same tests on EventStoreDB, in a stream prefix of their own.
@@ -55,6 +58,8 @@ export async function startTestService(
     apiTokens: options.apiTokens,
     bodyLimitBytes: options.bodyLimitBytes,
     batchSize: options.batchSize,
+    reportStorage: options.reportStorage,
+    reportUrlExpirySeconds: options.reportUrlExpirySeconds,
     ttlSweepSchedule: options.ttlSweepSchedule,
   });
   service.start();

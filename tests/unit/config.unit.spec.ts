@@ -92,4 +92,36 @@ describe('configuration from the environment', () => {
     const cluster = 'esdb+discover://admin:changeit@node1:2113,node2:2113,node3:2113?tls=true&nodePreference=leader';
     expect(loadConfig({ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: cluster }).eventStoreConnectionString).toBe(cluster);
   });
+
+  describe('report storage', () => {
+    const s3 = { S3_ENDPOINT: 'http://127.0.0.1:9000', S3_ACCESS_KEY: 'minio', S3_SECRET_KEY: 'minio-secret', S3_BUCKET: 'segment-reports' };
+
+    it('keeps reports on local disk with links valid for 24 h when no S3 variable is set', () => {
+      expect(loadConfig({})).toMatchObject({ s3: undefined, reportUrlExpirySeconds: 86_400 });
+    });
+
+    it('uses S3 when the four S3 variables are set, path-style in us-east-1 unless told otherwise', () => {
+      expect(loadConfig({ ...s3, REPORT_URL_EXPIRY_SECONDS: '3600' })).toMatchObject({
+        s3: { endpoint: 'http://127.0.0.1:9000', accessKey: 'minio', secretKey: 'minio-secret', bucket: 'segment-reports', region: 'us-east-1', pathStyle: true },
+        reportUrlExpirySeconds: 3600,
+      });
+      expect(loadConfig({ ...s3, S3_REGION: 'eu-central-1', S3_PATH_STYLE: 'false' }).s3).toMatchObject({ region: 'eu-central-1', pathStyle: false });
+    });
+
+    it('names every missing S3 variable when only some are set', () => {
+      const problems = problemsOf({ S3_ENDPOINT: 'http://127.0.0.1:9000', S3_BUCKET: 'segment-reports' });
+      expect(problems.map((problem) => problem.split(':')[0]).sort()).toEqual(['S3_ACCESS_KEY', 'S3_SECRET_KEY']);
+    });
+
+    it.each([
+      [{ ...s3, S3_ENDPOINT: 'ftp://files.example.com' }, 'S3_ENDPOINT'],
+      [{ ...s3, S3_ENDPOINT: '127.0.0.1:9000' }, 'S3_ENDPOINT'],
+      [{ ...s3, S3_BUCKET: 'Segment_Reports' }, 'S3_BUCKET'],
+      [{ ...s3, S3_PATH_STYLE: 'yes' }, 'S3_PATH_STYLE'],
+      [{ REPORT_URL_EXPIRY_SECONDS: '604801' }, 'REPORT_URL_EXPIRY_SECONDS'],
+      [{ REPORT_URL_EXPIRY_SECONDS: '10' }, 'REPORT_URL_EXPIRY_SECONDS'],
+    ])('a bad value %p stops start-up naming %s', (env, variable) => {
+      expect(problemsOf(env).some((problem) => problem.startsWith(`${variable}:`))).toBe(true);
+    });
+  });
 });

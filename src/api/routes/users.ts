@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { formatPosition } from '../../eventstore/position';
+import { historyOf, segmentsAt } from '../../queries/history';
 import { activeSegmentsOf } from '../../queries/userSegments';
 import type { AppDeps } from '../deps';
 import { POSITION_HEADER, readYourWritesHeaders } from '../readYourWrites';
@@ -14,6 +15,7 @@ import {
   problemSchema,
   reportDuplicates,
   slugSchema,
+  timeSchema,
   ttlSecondsSchema,
   userIdParam,
   userIdSchema,
@@ -56,6 +58,34 @@ const updateBody = (clock: Clock) => z
 
 const userParams = z.object({ userId: userIdParam });
 
+// Unknown parameters are refused rather than ignored: a misspelt `at` must not silently answer
+// with the present.
+const segmentsQuery = z
+  .object({ at: timeSchema.optional().describe("Answer as it was at this moment, from the user's history") })
+  .strict();
+
+const historyQuery = z
+  .object({
+    from: timeSchema.optional().describe('Inclusive'),
+    to: timeSchema.optional().describe('Exclusive'),
+  })
+  .strict()
+  .refine((query) => !query.from || !query.to || Date.parse(query.from) < Date.parse(query.to), {
+    path: ['to'],
+    message: 'must be later than from',
+  });
+
+const historyResponse = z.object({
+  userId: userIdSchema,
+  entries: z.array(
+    z.object({
+      slug: slugSchema,
+      operation: z.enum(['added', 'removed']),
+      reason: z.enum(['manual', 'expired', 'segment_deleted', 'auto', 'bulk']),
+      at: timeSchema,
+    }),
+  ),
+});
 
 const segmentsResponse = z.object({ userId: userIdSchema, segments: z.array(userSegmentSchema) });
 
@@ -130,16 +160,18 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
         tags: ['users'],
         summary: "A user's active segments, sorted by slug",
         params: userParams,
-        // Unknown parameters are refused rather than ignored: a point-in-time `at` must not
-        // silently answer with the present.
-        querystring: z.object({}).strict(),
+        querystring: segmentsQuery,
         headers: readYourWritesHeaders,
         response: { 200: segmentsResponse, ...errors, 504: problemSchema },
       },
     },
     async (request) => {
       const { userId } = request.params;
-      const segments = await activeSegmentsOf(deps.readModel, userId, deps.clock.now(), deps.percentageSegments);
+      const { at } = request.query;
+      const segments =
+        at === undefined
+          ? await activeSegmentsOf(deps.readModel, userId, deps.clock.now(), deps.percentageSegments)
+          : await segmentsAt(deps.readModel, userId, new Date(at));
       return {
         userId,
         segments: segments.map((segment) => ({
@@ -149,6 +181,30 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
           expiresAt: segment.expiresAt?.toISOString() ?? null,
         })),
       };
+    },
+  );
+
+  app.get(
+    '/users/:userId/history',
+    {
+      config: { scope: 'read', readModel: true },
+      schema: {
+        tags: ['users'],
+        summary: "A user's membership changes in time order, with the reason of each",
+        params: userParams,
+        querystring: historyQuery,
+        headers: readYourWritesHeaders,
+        response: { 200: historyResponse, ...errors, 504: problemSchema },
+      },
+    },
+    async (request) => {
+      const { userId } = request.params;
+      const range = {
+        from: request.query.from === undefined ? undefined : new Date(request.query.from),
+        to: request.query.to === undefined ? undefined : new Date(request.query.to),
+      };
+      const entries = await historyOf(deps.readModel, userId, range);
+      return { userId, entries: entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })) };
     },
   );
 };

@@ -41,6 +41,8 @@ class MembershipRun {
   readonly audit: AuditRow[] = [];
   /** New expiries of memberships this run did not add: an UPDATE of rows already there. */
   readonly expiryUpdates = new Map<string, ExpiryUpdate>();
+  /** Every expiry change with its moment, for point-in-time reads (membership_expiry_changes). */
+  readonly expiryChanges: Array<ExpiryUpdate & { globalPosition: number; changedAt: string }> = [];
   readonly optOuts: Array<AutoMembershipOptedOut['data']> = [];
 
   add(recorded: RecordedEvent, event: MembershipEvent): void {
@@ -52,6 +54,7 @@ class MembershipRun {
     const key = `${userId}:${segmentId}`;
     const globalPosition = Number(recorded.position.prepare);
     if (event.type === 'MembershipExpiryChanged') {
+      this.expiryChanges.push({ globalPosition, userId, segmentId, expiresAt: event.data.expiresAt, changedAt: event.data.changedAt });
       // The membership goes on, so history gets no row; only the end the reads filter on moves.
       const final = this.finals.get(key);
       if (final?.present) this.finals.set(key, { ...final, expiresAt: event.data.expiresAt });
@@ -71,7 +74,9 @@ class MembershipRun {
   }
 
   get isEmpty(): boolean {
-    return this.audit.length === 0 && this.expiryUpdates.size === 0 && this.optOuts.length === 0;
+    return (
+      this.audit.length === 0 && this.expiryUpdates.size === 0 && this.expiryChanges.length === 0 && this.optOuts.length === 0
+    );
   }
 }
 
@@ -179,6 +184,15 @@ async function flush(tx: DatabaseTransactionConnection, run: MembershipRun): Pro
         ['int8', 'uuid', 'timestamptz'],
       )} AS u(user_id, segment_id, expires_at)
       WHERE m.user_id = u.user_id AND m.segment_id = u.segment_id`);
+  }
+  if (run.expiryChanges.length > 0) {
+    await tx.query(sql.unsafe`
+      INSERT INTO membership_expiry_changes (global_position, user_id, segment_id, changed_at, expires_at)
+      SELECT * FROM ${sql.unnest(
+        run.expiryChanges.map((row) => [row.globalPosition, row.userId, row.segmentId, row.changedAt, row.expiresAt]),
+        ['int8', 'int8', 'uuid', 'timestamptz', 'timestamptz'],
+      )}
+      ON CONFLICT (global_position) DO NOTHING`);
   }
   if (run.audit.length === 0) return;
 

@@ -1,0 +1,176 @@
+// The `segments` command line: audit replay of raw events, and history reports to a local file.
+//   segments replay (--user ID | --segment SLUG | --from TIME --to TIME) [--json]
+//   segments report --period YYYY-MM [--user ID] [--out FILE]
+// Database: DATABASE_URL, else the embedded PostgreSQL in DATA_DIR (see src/cli/database.ts); the
+// event store as the service's configuration names it (EVENT_STORE, EVENTSTORE_CONNECTION_STRING).
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config';
+import { createEventStore, type EventStoreSelection } from '../eventstore/createEventStore';
+import type { EventStore } from '../eventstore/eventStore';
+import { reportFormatter, writeHistoryRows } from '../reports/historyReport';
+import { membershipChangeSource } from '../reports/membershipChangeLog';
+import { parsePeriod, periodOf } from '../reports/period';
+import { openCliDatabase, type CliDatabase } from './database';
+import { createProgress } from './progress';
+import { formatJson, formatReadable, replay, type ReplayFilter } from './replay';
+
+const USAGE = `Usage:
+  segments replay --user ID [--from TIME] [--to TIME] [--json]
+  segments replay --segment SLUG [--from TIME] [--to TIME] [--json]
+  segments replay --from TIME --to TIME [--json]
+  segments report --period YYYY-MM [--user ID] [--out FILE]
+
+replay   prints the raw events of one user's stream, of one segment (its own stream and every
+         membership event naming it), or appended in a time range (from inclusive, to exclusive),
+         in the store's order: one readable line each, or JSON lines with --json.
+report   writes the month's CSV history report (user_id;segment;operation;at) to FILE, or to
+         stdout; progress goes to stderr (a bar on a terminal, plain lines otherwise).
+
+Database: DATABASE_URL, else the embedded PostgreSQL in DATA_DIR (default ./.data): the running
+service's when it is up, otherwise started for the command.`;
+
+class UsageError extends Error {}
+
+function userIdOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`--user: expected a positive integer, got "${value}"`);
+  return Number(value);
+}
+
+function timeOption(name: string, value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const time = new Date(value);
+  if (Number.isNaN(time.getTime())) throw new UsageError(`--${name}: expected a time like 2023-08-01T00:00:00Z, got "${value}"`);
+  return time;
+}
+
+interface Stores {
+  open(): Promise<CliDatabase>;
+  selection: EventStoreSelection;
+}
+
+const storeOf = (stores: Stores, db: CliDatabase): EventStore =>
+  createEventStore(stores.selection, { pool: db.pool, databaseUrl: db.url });
+
+async function runReplay(args: string[], stores: Stores): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { user: { type: 'string' }, segment: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' } },
+    strict: true,
+  });
+  const filter: ReplayFilter = {
+    userId: userIdOption(values.user),
+    slug: values.segment,
+    from: timeOption('from', values.from),
+    to: timeOption('to', values.to),
+  };
+  if (filter.userId === undefined && filter.slug === undefined && (!filter.from || !filter.to)) {
+    throw new UsageError('replay needs --user, --segment, or both --from and --to');
+  }
+  const db = await stores.open();
+  const store = storeOf(stores, db);
+  try {
+    const format = values.json ? formatJson : formatReadable;
+    let count = 0;
+    for await (const event of replay(store, filter)) {
+      count += 1;
+      if (!process.stdout.write(`${format(event)}\n`)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+    }
+    if (!values.json) process.stderr.write(`${count} events from ${db.origin}\n`);
+  } finally {
+    await store.close();
+    await db.close();
+  }
+}
+
+async function runReport(args: string[], stores: Stores): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { period: { type: 'string' }, user: { type: 'string' }, out: { type: 'string' } },
+    strict: true,
+  });
+  const period = values.period === undefined ? undefined : parsePeriod(values.period);
+  if (!period) throw new UsageError(`--period: expected a month as YYYY-MM, got "${values.period ?? ''}"`);
+  if (period.name > periodOf(new Date())) throw new UsageError(`--period: ${period.name} is after the current month`);
+  const userId = userIdOption(values.user);
+
+  const db = await stores.open();
+  const store = stores.selection.kind === 'postgres' ? undefined : storeOf(stores, db);
+  const label = `report ${period.name}${userId === undefined ? '' : ` user ${userId}`}`;
+  const progress = createProgress(process.stderr, label);
+  const formatter = reportFormatter();
+  const partial = values.out === undefined ? undefined : `${values.out}.partial`;
+  try {
+    const destination = partial === undefined ? process.stdout : createWriteStream(partial, { flags: 'w' });
+    // stdout is not ended: the process may still write to it (it is closed on exit).
+    const writing = pipeline(formatter, destination, { end: partial !== undefined });
+    const [rows] = await Promise.all([
+      writeHistoryRows(membershipChangeSource(store ?? 'postgres', db.pool), { period, userId }, formatter, { onTotal: (total) => progress.total(total), onRows: (done) => progress.update(done) }),
+      writing,
+    ]);
+    if (partial !== undefined) await fs.rename(partial, values.out!);
+    progress.finish(`${label}: ${rows} rows written to ${values.out ?? 'stdout'}`);
+  } catch (error) {
+    if (partial !== undefined) await fs.rm(partial, { force: true });
+    throw error;
+  } finally {
+    await store?.close();
+    await db.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (command === undefined) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  if (command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  let config;
+  try {
+    const { DATABASE_URL, DATA_DIR, EVENT_STORE, EVENTSTORE_CONNECTION_STRING, EVENTSTORE_STREAM_PREFIX } = process.env;
+    config = loadConfig({ DATABASE_URL, DATA_DIR, EVENT_STORE, EVENTSTORE_CONNECTION_STRING, EVENTSTORE_STREAM_PREFIX });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const stores: Stores = {
+    open: () => openCliDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }),
+    selection:
+      config.eventStore === 'eventstoredb'
+        ? { kind: 'eventstoredb', connectionString: config.eventStoreConnectionString!, streamPrefix: config.eventStoreStreamPrefix }
+        : { kind: 'postgres' },
+  };
+  try {
+    if (command === 'replay') await runReplay(args, stores);
+    else if (command === 'report') await runReport(args, stores);
+    else throw new UsageError(`unknown command "${command}"`);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(error as Error).message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    process.stderr.write(`segments ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`${String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

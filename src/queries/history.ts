@@ -1,0 +1,105 @@
+// A user's membership history and their segments at a past moment, from the read model's audit
+// table (membership_audit). Both are indexed by user: see infra/sql/schema.sql.
+//
+// Explicit memberships are one source of entries, percentage segments (src/queries/autoMembership.ts)
+// the other. Each source returns entries in time order and `mergeHistories` interleaves them.
+import { sql, type CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
+import { autoHistoryEntries, autoSegmentsAt } from './autoMembership';
+import type { UserSegment } from './userSegments';
+
+export type HistoryReason = 'manual' | 'expired' | 'segment_deleted' | 'auto' | 'bulk';
+
+export interface HistoryEntry {
+  slug: string;
+  operation: 'added' | 'removed';
+  reason: HistoryReason;
+  at: Date;
+}
+
+export interface HistoryRange {
+  /** Inclusive. */
+  from?: Date;
+  /** Exclusive. */
+  to?: Date;
+}
+
+const entryRow = z.object({
+  slug: z.string(),
+  operation: z.enum(['added', 'removed']),
+  reason: z.enum(['manual', 'expired', 'segment_deleted', 'auto', 'bulk']),
+  at: z.date(),
+});
+
+/** Changes of the user's explicit memberships in the range, in the order they took effect. */
+export async function manualHistoryOf(db: CommonQueryMethods, userId: number, range: HistoryRange = {}): Promise<HistoryEntry[]> {
+  const from = range.from ? sql.fragment`AND at >= ${range.from.toISOString()}::timestamptz` : sql.fragment``;
+  const to = range.to ? sql.fragment`AND at < ${range.to.toISOString()}::timestamptz` : sql.fragment``;
+  const rows = await db.any(sql.type(entryRow)`
+    SELECT slug, operation, reason, at FROM membership_audit
+    WHERE user_id = ${userId} ${from} ${to}
+    ORDER BY at, global_position`);
+  return [...rows];
+}
+
+/** Interleaves histories that are each in time order; ties keep the order of the arguments. */
+export function mergeHistories(...histories: HistoryEntry[][]): HistoryEntry[] {
+  return histories.flat().map((entry, index) => ({ entry, index }))
+    .sort((a, b) => a.entry.at.getTime() - b.entry.at.getTime() || a.index - b.index)
+    .map(({ entry }) => entry);
+}
+
+const stateRow = z.object({
+  slug: z.string(),
+  operation: z.enum(['added', 'removed']),
+  at: z.date(),
+  expires_at: z.date().nullable(),
+});
+
+/**
+ * The user's explicit memberships as they were at `at`: per segment the last change at or before
+ * `at`, kept when it is an add whose expiry in force at `at` (the add's, or that of the last
+ * renewal made by then) is later than `at`. Sorted by slug.
+ */
+export async function manualSegmentsAt(db: CommonQueryMethods, userId: number, at: Date): Promise<UserSegment[]> {
+  const moment = sql.fragment`${at.toISOString()}::timestamptz`;
+  const rows = await db.any(sql.type(stateRow)`
+    SELECT last_change.slug, last_change.operation, last_change.at,
+           CASE WHEN renewal.global_position IS NULL THEN last_change.expires_at ELSE renewal.expires_at END AS expires_at
+    FROM (
+      SELECT DISTINCT ON (segment_id) segment_id, slug, operation, at, expires_at, global_position
+      FROM membership_audit
+      WHERE user_id = ${userId} AND at <= ${moment}
+      ORDER BY segment_id, at DESC, global_position DESC
+    ) last_change
+    LEFT JOIN LATERAL (
+      SELECT c.global_position, c.expires_at FROM membership_expiry_changes c
+      WHERE c.user_id = ${userId} AND c.segment_id = last_change.segment_id
+        AND c.global_position > last_change.global_position AND c.changed_at <= ${moment}
+      ORDER BY c.changed_at DESC, c.global_position DESC
+      LIMIT 1
+    ) renewal ON TRUE
+    WHERE last_change.operation = 'added'
+    ORDER BY last_change.slug`);
+  return rows
+    .filter((row) => row.expires_at === null || row.expires_at.getTime() > at.getTime())
+    .map((row) => ({ slug: row.slug, source: 'manual', addedAt: row.at, expiresAt: row.expires_at }));
+}
+
+/** The user's whole history in the range: explicit memberships and automatic (percentage) ones. */
+export async function historyOf(db: CommonQueryMethods, userId: number, range: HistoryRange = {}): Promise<HistoryEntry[]> {
+  const [manual, auto] = await Promise.all([manualHistoryOf(db, userId, range), autoHistoryEntries(db, userId, range)]);
+  return mergeHistories(manual, auto);
+}
+
+/**
+ * The user's segments at `at`, as GET /users/{id}/segments answered then: explicit memberships,
+ * and percentage segments that included the user; an explicit membership wins (source manual).
+ */
+export async function segmentsAt(db: CommonQueryMethods, userId: number, at: Date): Promise<UserSegment[]> {
+  const [manual, auto] = await Promise.all([manualSegmentsAt(db, userId, at), autoSegmentsAt(db, userId, at)]);
+  const manualSlugs = new Set(manual.map((segment) => segment.slug));
+  return [...manual, ...auto.filter((segment) => !manualSlugs.has(segment.slug))].sort((a, b) =>
+    a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0,
+  );
+}
