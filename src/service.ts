@@ -21,7 +21,7 @@ import { ProjectionRunner } from './projections/runner';
 import { createSegmentDeletionSweep } from './projections/segmentDeletionSweep';
 import { isConnectionError } from './infra/pgErrors';
 import { PercentageSegmentCache } from './queries/percentageSegments';
-import { deletedSegmentIds } from './queries/segments';
+import { deletedSegmentIds, deletedSegmentIdsWithPercentageVersion } from './queries/segments';
 import { createHistoryReports } from './reports/historyReport';
 import { membershipChangeSource } from './reports/membershipChangeLog';
 import { LocalReportStorage } from './reports/localReportStorage';
@@ -74,6 +74,13 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     async autoSegmentsOf(userId, excluded) {
       // The user's stream already excluded their opt-outs; the cache adds the timelines.
       return PercentageSegmentCache.autoMembershipsOf(userId, await percentageSegments.current(), [], excluded);
+    },
+    async responseView(userId, segmentIds, excluded) {
+      // One round trip for the write's answer: every query costs a socket write and a parse.
+      const { deleted, version } = await deletedSegmentIdsWithPercentageVersion(pool, segmentIds);
+      const timelines = await percentageSegments.at(version);
+      const autoSegments = PercentageSegmentCache.autoMembershipsOf(userId, timelines, [], new Set([...excluded, ...deleted]));
+      return { deleted, autoSegments };
     },
   });
 

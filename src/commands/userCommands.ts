@@ -79,6 +79,16 @@ export interface UserCommandsDeps {
   deletedSegmentIds(segmentIds: readonly string[]): Promise<Set<string>>;
   /** The live percentage segments that include the user, leaving out `excluded` segment ids. */
   autoSegmentsOf?(userId: number, excluded: ReadonlySet<string>): Promise<AutoSegment[]>;
+  /**
+   * Both of the above in one read-model query, where the deps can: which of `segmentIds` belong
+   * to deleted segments, and the percentage segments that include the user, leaving out
+   * `excluded` and the deleted ones. Preferred over the two calls when present.
+   */
+  responseView?(
+    userId: number,
+    segmentIds: readonly string[],
+    excluded: ReadonlySet<string>,
+  ): Promise<{ deleted: Set<string>; autoSegments: AutoSegment[] }>;
 }
 
 /** How many user streams one read asks for at once. */
@@ -128,12 +138,16 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
           // Segments the command named were just read from their streams; only the others may
           // have been deleted since the user joined them (and not yet swept from the stream).
           const named = new Set([...segments.values()].map((segment) => segment.segmentId));
-          const unchecked = active.filter((membership) => !named.has(membership.segmentId));
-          const deleted = unchecked.length > 0 ? await deps.deletedSegmentIds(unchecked.map((m) => m.segmentId)) : new Set<string>();
+          const unchecked = active.filter((membership) => !named.has(membership.segmentId)).map((m) => m.segmentId);
+          // Segments the user is a member of (or opted out of) are not shown a second time as automatic.
+          const excluded = new Set([...after.optedOut, ...active.map((m) => m.segmentId)]);
+          const { deleted, autoSegments } = deps.responseView
+            ? await deps.responseView(input.userId, unchecked, excluded)
+            : {
+                deleted: unchecked.length > 0 ? await deps.deletedSegmentIds(unchecked) : new Set<string>(),
+                autoSegments: deps.autoSegmentsOf ? await deps.autoSegmentsOf(input.userId, excluded) : [],
+              };
           const memberships = active.filter((membership) => !deleted.has(membership.segmentId));
-          const autoSegments = deps.autoSegmentsOf
-            ? await deps.autoSegmentsOf(input.userId, new Set([...after.optedOut, ...memberships.map((m) => m.segmentId)]))
-            : [];
           return {
             userId: input.userId,
             added,

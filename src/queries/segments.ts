@@ -1,6 +1,7 @@
 // Segments and their members, from the read model.
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
+import { percentageVersion } from './percentageSegments';
 
 const segmentRow = z.object({
   segment_id: z.string(),
@@ -83,4 +84,19 @@ export async function deletedSegmentIds(db: CommonQueryMethods, segmentIds: read
     SELECT segment_id::text FROM segments
     WHERE deleted_at IS NOT NULL AND segment_id = ANY(${sql.array(segmentIds, 'uuid')})`);
   return new Set(ids);
+}
+
+/**
+ * `deletedSegmentIds` and the version of the percentage data (see `PercentageSegmentCache`) in one
+ * query and one snapshot, for a write's answer.
+ */
+export async function deletedSegmentIdsWithPercentageVersion(
+  db: CommonQueryMethods,
+  segmentIds: readonly string[],
+): Promise<{ deleted: Set<string>; version: string }> {
+  const row = await db.one(sql.type(z.object({ deleted: z.array(z.string()), version: z.string() }))`
+    SELECT ARRAY(SELECT segment_id::text FROM segments
+                 WHERE deleted_at IS NOT NULL AND segment_id = ANY(${sql.array(segmentIds, 'uuid')})) AS deleted,
+           ${percentageVersion} AS version`);
+  return { deleted: new Set(row.deleted), version: row.version };
 }
