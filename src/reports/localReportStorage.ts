@@ -6,6 +6,9 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { REPORT_NAME_PATTERN, type ReportStorage, type StoredReport } from './reportStorage';
 
+/** A partial file older than this was left by a crash, not by a report still being written. */
+const PARTIAL_FILE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
 export interface LocalReport {
   body: Readable;
   size: number;
@@ -23,6 +26,7 @@ export class LocalReportStorage implements ReportStorage {
   async store(name: string, body: Readable, validForSeconds: number): Promise<StoredReport> {
     if (!REPORT_NAME_PATTERN.test(name)) throw new Error(`not a report name: ${name}`);
     await fs.mkdir(this.directory, { recursive: true });
+    await this.removeExpired();
     // Written beside its final name and renamed when complete: a download never sees half a file.
     const partial = path.join(this.directory, `${name}.partial`);
     try {
@@ -49,6 +53,30 @@ export class LocalReportStorage implements ReportStorage {
       return undefined;
     }
     return { body: createReadStream(file), size: stat.size };
+  }
+
+  /**
+   * Deletes reports whose links have expired, and partial files a crash left behind (older than a
+   * day), so the folder does not grow with reports nobody asks for again. Runs before each new
+   * report: reports are rare, and a folder of them is cheap to list.
+   */
+  async removeExpired(now = Date.now()): Promise<number> {
+    const entries = await fs.readdir(this.directory).catch(() => [] as string[]);
+    let removed = 0;
+    for (const entry of entries) {
+      const isReport = entry.endsWith('.csv') && REPORT_NAME_PATTERN.test(entry.slice(0, -'.csv'.length));
+      const isPartial = entry.endsWith('.partial');
+      if (!isReport && !isPartial) continue;
+      const file = path.join(this.directory, entry);
+      const stat = await fs.stat(file).catch(() => undefined);
+      if (!stat) continue;
+      const expired = isReport ? stat.mtime.getTime() <= now : stat.mtime.getTime() <= now - PARTIAL_FILE_MAX_AGE_MS;
+      if (expired) {
+        await fs.rm(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   private fileOf(name: string): string {
