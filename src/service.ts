@@ -190,6 +190,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     waitForReadModel,
     readiness,
     projections,
+    overdueExpiries: () =>
+      pool.oneFirst(sql.type(z.object({ overdue: z.number() }))`
+        SELECT count(*)::int8 AS overdue FROM memberships WHERE expires_at <= ${clock.now().toISOString()}::timestamptz`),
     historyReports,
     localReports: reportStorage instanceof LocalReportStorage ? reportStorage : undefined,
   };

@@ -6,6 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiToken } from '../config';
 import { registerAuth } from './auth';
+import { createMetricsRegistry, metricsRoutes, registerRequestMetrics } from './metrics';
 import type { AppDeps } from './deps';
 import { registerProblemHandlers } from './problems';
 import { registerReadYourWrites } from './readYourWrites';
@@ -42,6 +43,8 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
   registerProblemHandlers(app);
   registerAuth(app, options.apiTokens ?? []);
   registerReadYourWrites(app, deps.waitForReadModel);
+  const metrics = createMetricsRegistry(deps);
+  registerRequestMetrics(app, metrics);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -71,6 +74,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   await app.register(healthRoutes, deps);
+  await app.register(metricsRoutes, { ...deps, metrics });
   await app.register(segmentRoutes, deps);
   await app.register(userRoutes, deps);
   await app.register(reportRoutes, deps);

@@ -35,6 +35,8 @@ export interface AppDeps {
   waitForReadModel(position: Position, timeoutMs: number): Promise<boolean>;
   readiness(): Promise<ReadinessCheck[]>;
   projections(): Promise<ProjectionStatusView[]>;
+  /** Memberships past their expiry whose removal is not recorded yet (for GET /metrics). */
+  overdueExpiries(): Promise<number>;
   historyReports: HistoryReports;
   /** Set when reports are kept on local disk: the service serves their downloads. */
   localReports?: LocalReportStorage;
