@@ -78,6 +78,12 @@ async function main(config: Config): Promise<void> {
       } finally {
         await stopEmbedded();
         logger.info('stopped');
+        // Everything of ours is closed. When the database died first, a driver may still hold a
+        // socket or a reconnect timer; the process must not wait for the 10 s guard because of it.
+        setTimeout(() => {
+          logger.warn('a handle kept the process alive after it stopped; exiting');
+          process.exit(0);
+        }, 1_000).unref();
       }
     };
     process.once('SIGTERM', () => void shutdown('SIGTERM'));
