@@ -118,21 +118,14 @@ const optOutRow = z.object({
   segment_id: z.string(),
   reason: z.enum(['manual', 'bulk']),
   opted_out_at: z.date(),
-  recorded_as_removal: z.boolean(),
 });
 
 async function loadOptOuts(db: CommonQueryMethods, userId: number) {
-  // An opt-out of a user who was also a manual member coincides with the audit's removal of the
-  // manual membership; history then needs that removal only once.
   const rows = await db.any(sql.type(optOutRow)`
-    SELECT o.segment_id::text, o.reason, o.opted_out_at,
-           EXISTS (SELECT 1 FROM membership_audit a
-                   WHERE a.user_id = o.user_id AND a.segment_id = o.segment_id
-                     AND a.operation = 'removed' AND a.at = o.opted_out_at) AS recorded_as_removal
+    SELECT o.segment_id::text, o.reason, o.opted_out_at
     FROM auto_membership_opt_outs o WHERE o.user_id = ${userId}`);
   return rows.map((row) => ({
     optOut: { segmentId: row.segment_id, at: row.opted_out_at, reason: row.reason } satisfies OptOut,
-    recordedAsRemoval: row.recorded_as_removal,
   }));
 }
 
@@ -159,12 +152,12 @@ export async function autoHistoryEntries(
     timelines,
     optOuts.map((o) => o.optOut),
   );
-  const alreadyRecorded = new Set(optOuts.filter((o) => o.recordedAsRemoval).map((o) => o.optOut.segmentId));
+  // Every interval's end is an entry, also an opt-out that coincides with the removal of an
+  // explicit membership: combining the two histories (src/queries/history.ts) keeps one of them.
   const entries: AutoHistoryEntry[] = [];
   for (const interval of intervals) {
     entries.push({ slug: interval.slug, operation: 'added', reason: 'auto', at: interval.from });
     if (!interval.to || !interval.end) continue;
-    if (interval.end.by === 'opt_out' && alreadyRecorded.has(interval.segmentId)) continue;
     const reason = interval.end.by === 'percentage' ? 'auto' : interval.end.by === 'opt_out' ? interval.end.reason : 'segment_deleted';
     entries.push({ slug: interval.slug, operation: 'removed', reason, at: interval.to });
   }

@@ -86,10 +86,41 @@ export async function manualSegmentsAt(db: CommonQueryMethods, userId: number, a
     .map((row) => ({ slug: row.slug, source: 'manual', addedAt: row.at, expiresAt: row.expires_at }));
 }
 
+/**
+ * The changes of the user's membership in each segment, whichever way they belong to it: a user
+ * is in a segment while they are an explicit member OR the percentage includes them. An entry of
+ * one source that does not change that (an explicit add while the percentage already includes the
+ * user, the expiry of an explicit membership the percentage still covers, the second of two
+ * removals by one deletion) is left out, so the history agrees with GET /users/{id}/segments and
+ * `?at=` at every moment. Both sources are in time order; ties keep explicit entries first.
+ */
+export function combineHistories(manual: HistoryEntry[], auto: HistoryEntry[]): HistoryEntry[] {
+  const tagged = mergeHistories(
+    manual.map((entry) => ({ ...entry, source: 'manual' as const })),
+    auto.map((entry) => ({ ...entry, source: 'auto' as const })),
+  ) as Array<HistoryEntry & { source: 'manual' | 'auto' }>;
+  const state = new Map<string, { manual: boolean; auto: boolean }>();
+  const combined: HistoryEntry[] = [];
+  for (const { source, ...entry } of tagged) {
+    const current = state.get(entry.slug) ?? { manual: false, auto: false };
+    const wasIn = current.manual || current.auto;
+    const next = { ...current, [source]: entry.operation === 'added' };
+    state.set(entry.slug, next);
+    if (wasIn !== (next.manual || next.auto)) combined.push(entry);
+  }
+  return combined;
+}
+
 /** The user's whole history in the range: explicit memberships and automatic (percentage) ones. */
 export async function historyOf(db: CommonQueryMethods, userId: number, range: HistoryRange = {}): Promise<HistoryEntry[]> {
-  const [manual, auto] = await Promise.all([manualHistoryOf(db, userId, range), autoHistoryEntries(db, userId, range)]);
-  return mergeHistories(manual, auto);
+  // Whether an entry in the range changes anything depends on the state before it, so both
+  // sources are read from the beginning and the range is applied to the combined history.
+  const [manual, auto] = await Promise.all([manualHistoryOf(db, userId), autoHistoryEntries(db, userId, {})]);
+  return combineHistories(manual, auto).filter(
+    (entry) =>
+      (range.from === undefined || entry.at.getTime() >= range.from.getTime()) &&
+      (range.to === undefined || entry.at.getTime() < range.to.getTime()),
+  );
 }
 
 /**

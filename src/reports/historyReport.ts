@@ -51,20 +51,28 @@ export async function writeHistoryRows(
 ): Promise<number> {
   try {
     let written = 0;
-    const rows = await source(
+    let read = 0;
+    let previous = '';
+    await source(
       request,
       async (changes: MembershipChange[]) => {
         if (formatter.destroyed) throw new Error('the report could not be stored');
         for (const change of changes) {
+          // Removing an explicit member of a percentage segment records the removal and the
+          // opt-out in one append, at one moment: one change for the user, so one row.
+          const key = `${change.userId};${change.slug};${change.operation};${change.at}`;
+          if (change.operation === 'removed' && key === previous) continue;
+          previous = key;
+          written++;
           if (!formatter.write([String(change.userId), change.slug, change.operation, change.at])) await once(formatter, 'drain');
         }
-        written += changes.length;
-        progress.onRows?.(written);
+        read += changes.length;
+        progress.onRows?.(read);
       },
       { onTotal: progress.onTotal },
     );
     formatter.end();
-    return rows;
+    return written;
   } catch (error) {
     formatter.destroy(error as Error);
     throw error;

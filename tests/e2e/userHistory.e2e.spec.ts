@@ -187,4 +187,61 @@ describe('history and ?at with a percentage segment', () => {
       { slug: 'AVITO_VOICE_MESSAGES', source: 'manual', addedAt: '2023-08-06T00:00:00.000Z', expiresAt: null },
     ]);
   });
+
+  it('history shows when the user was in the segment either way: no entry for an add, an expiry or a percentage change that changed nothing', async () => {
+    const history = async (userId: number) =>
+      (await get(`/users/${userId}/history`)).json().entries.map(
+        (entry: { slug: string; operation: string; reason: string; at: string }) => `${entry.at} ${entry.slug} ${entry.operation} ${entry.reason}`,
+      );
+    clock.set(new Date('2023-08-10T00:00:00.000Z'));
+    expect((await post('/segments', { slug: 'BOTH_WAYS', autoAssignPercent: 100 })).statusCode).toBe(201);
+    // Already in automatically: an explicit add with a TTL, which then expires; a percentage
+    // switched off and on while the explicit membership lasts; finally the segment is deleted.
+    clock.set(new Date('2023-08-11T00:00:00.000Z'));
+    expect((await post('/users/1005/segments', { add: [{ slug: 'BOTH_WAYS', ttlSeconds: 86_400 }] })).statusCode).toBe(200);
+    clock.set(new Date('2023-08-11T06:00:00.000Z'));
+    expect((await t.request({ method: 'PATCH', url: '/segments/BOTH_WAYS', payload: { autoAssignPercent: null } })).statusCode).toBe(200);
+    clock.set(new Date('2023-08-11T12:00:00.000Z'));
+    expect((await t.request({ method: 'PATCH', url: '/segments/BOTH_WAYS', payload: { autoAssignPercent: 100 } })).statusCode).toBe(200);
+    clock.set(new Date('2023-08-13T00:00:00.000Z'));
+    await t.settle();
+    expect(await t.service.timer!.tick()).toMatchObject({ expired: 1 });
+    clock.set(new Date('2023-08-14T00:00:00.000Z'));
+    expect((await post('/users/1005/segments', { add: ['BOTH_WAYS'] })).statusCode).toBe(200);
+    // An explicit member whom the percentage also includes, removed: one change, one CSV row.
+    expect((await post('/users/1006/segments', { add: ['BOTH_WAYS'] })).statusCode).toBe(200);
+    clock.set(new Date('2023-08-14T01:00:00.000Z'));
+    expect((await post('/users/1006/segments', { remove: ['BOTH_WAYS'] })).statusCode).toBe(200);
+    clock.set(new Date('2023-08-15T00:00:00.000Z'));
+    expect((await t.request({ method: 'DELETE', url: '/segments/BOTH_WAYS' })).statusCode).toBe(204);
+    clock.set(new Date('2023-08-16T00:00:00.000Z'));
+    await t.settle();
+
+    expect((await history(1005)).filter((line: string) => line.includes('BOTH_WAYS'))).toEqual([
+      '2023-08-10T00:00:00.000Z BOTH_WAYS added auto',
+      '2023-08-15T00:00:00.000Z BOTH_WAYS removed segment_deleted',
+    ]);
+    for (const moment of ['2023-08-10T12:00:00.000Z', '2023-08-11T08:00:00.000Z', '2023-08-12T12:00:00.000Z', '2023-08-14T12:00:00.000Z']) {
+      expect(await slugsOf(1005, moment)).toContain('BOTH_WAYS');
+    }
+    expect(await slugsOf(1005, '2023-08-15T00:00:00.000Z')).not.toContain('BOTH_WAYS');
+    expect((await history(1006)).filter((line: string) => line.includes('BOTH_WAYS'))).toEqual([
+      '2023-08-10T00:00:00.000Z BOTH_WAYS added auto',
+      '2023-08-11T06:00:00.000Z BOTH_WAYS removed auto',
+      '2023-08-11T12:00:00.000Z BOTH_WAYS added auto',
+      '2023-08-14T01:00:00.000Z BOTH_WAYS removed manual',
+    ]);
+    const report = (await post('/reports/history', { period: '2023-08', userId: 1006 })).json();
+    expect(report.rows).toBe(2);
+    const csv = (await t.request({ method: 'GET', url: new URL(report.url).pathname })).body;
+    expect(csv.split('\n').filter((line: string) => line.includes('BOTH_WAYS'))).toEqual([
+      '1006;BOTH_WAYS;added;2023-08-14T00:00:00.000Z',
+      '1006;BOTH_WAYS;removed;2023-08-14T01:00:00.000Z',
+    ]);
+    // The range applies to the combined history: nothing changed between these moments.
+    expect((await get('/users/1005/history?from=2023-08-11T00:00:00.000Z&to=2023-08-15T00:00:00.000Z')).json().entries).toEqual([]);
+  });
+
+  const slugsOf = async (userId: number, moment: string) =>
+    (await get(`/users/${userId}/segments?at=${moment}`)).json().segments.map((segment: { slug: string }) => segment.slug);
 });

@@ -5,6 +5,7 @@ import { sql } from 'slonik';
 import { bucketOf } from '../../src/domain/percentageRollout';
 import type { Clock } from '../../src/infra/clock';
 import { autoHistoryEntries, autoSegmentsAt, loadPercentageTimelines } from '../../src/queries/autoMembership';
+import { historyOf } from '../../src/queries/history';
 import { startTestService, type TestService } from '../support/testService';
 
 let current = new Date('2026-11-01T00:00:00.000Z');
@@ -90,11 +91,17 @@ describe('autoHistoryEntries', () => {
     expect(await autoHistoryEntries(t.db.pool, users.optedOut)).toEqual([entry('added', 'auto', t1), entry('removed', 'manual', t3)]);
   });
 
-  it("a manual member's removal is left to the membership audit, so history shows it once", async () => {
-    expect(await autoHistoryEntries(t.db.pool, users.manualAndAuto)).toEqual([entry('added', 'auto', t1)]);
+  it("a manual member's removal ends the automatic membership too, and history shows it once", async () => {
+    expect(await autoHistoryEntries(t.db.pool, users.manualAndAuto)).toEqual([entry('added', 'auto', t1), entry('removed', 'manual', t3)]);
     const audit = await t.db.pool.anyFirst(sql.unsafe`
       SELECT operation || ' ' || reason FROM membership_audit WHERE user_id = ${users.manualAndAuto} ORDER BY global_position`);
     expect(audit).toEqual(['added manual', 'removed manual']);
+    // Added explicitly at the moment the percentage took the user in (the explicit entry wins the
+    // tie); one removal at t3, which ended both.
+    expect(await historyOf(t.db.pool, users.manualAndAuto)).toEqual([
+      { slug: 'AVITO_VOICE_MESSAGES', operation: 'added', reason: 'manual', at: t1 },
+      { slug: 'AVITO_VOICE_MESSAGES', operation: 'removed', reason: 'manual', at: t3 },
+    ]);
   });
 
   it('a user the percentage never reached has no entries', async () => {
