@@ -29,7 +29,8 @@ export function registerAuth(app: FastifyInstance, tokens: readonly ApiToken[]):
     const needed = request.routeOptions.config?.scope;
     if (!needed) return;
     const header = request.headers.authorization;
-    const presented = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    // The scheme name is case-insensitive (RFC 7235): `bearer` and `BEARER` work too.
+    const presented = header && /^bearer /i.test(header) ? header.slice(7).trim() : undefined;
     const token = presented ? tokens.find((candidate) => sameSecret(candidate.token, presented)) : undefined;
     if (!token) {
       throw new HttpProblem({

@@ -23,6 +23,21 @@ export const userIdParam = z
 
 export const timeSchema = z.string().datetime().describe('RFC 3339 time in UTC with milliseconds');
 
+/**
+ * A moment a caller gives (`?at=`, `?from=`, `?to=`): RFC 3339 with `Z` or an offset, in the
+ * years 1970 to 9999. Earlier years are no moment this service can have seen, and year 0000 is not
+ * one PostgreSQL can store.
+ */
+export const momentParam = z
+  .string()
+  .datetime({ offset: true })
+  .refine((value) => {
+    const year = new Date(value).getUTCFullYear();
+    // Not a time at all is the datetime check's to report, once.
+    return Number.isNaN(year) || (year >= 1970 && year <= 9999);
+  }, 'must lie in the years 1970 to 9999')
+  .describe('RFC 3339 moment, with Z or an offset such as +03:00, in the years 1970 to 9999');
+
 export const positionSchema = z
   .string()
   .regex(/^\d{1,20}\/\d{1,20}$/, 'expected a position as returned by a write, like "812/45"')

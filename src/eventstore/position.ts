@@ -3,6 +3,9 @@ import type { Position } from './eventStore';
 
 const POSITION_PATTERN = /^(\d{1,20})\/(\d{1,20})$/;
 
+/** Before every event: what a read needs to wait for when nothing was written. */
+export const START_POSITION: Position = { commit: 0n, prepare: 0n };
+
 export function comparePositions(a: Position, b: Position): number {
   if (a.commit !== b.commit) return a.commit < b.commit ? -1 : 1;
   if (a.prepare !== b.prepare) return a.prepare < b.prepare ? -1 : 1;

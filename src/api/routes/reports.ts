@@ -12,7 +12,7 @@ export const reportRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =>
   // The clock decides what "the current month" is, so the schema is built per app.
   const periodSchema = z
     .string()
-    .regex(PERIOD_PATTERN, 'a month as YYYY-MM, month 01 to 12')
+    .regex(PERIOD_PATTERN, 'a month as YYYY-MM, month 01 to 12, from 1970-01')
     .refine((period) => !PERIOD_PATTERN.test(period) || period <= periodOf(deps.clock.now()), 'must not be after the current month')
     .describe('Calendar month (UTC), YYYY-MM');
 

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { SegmentNotFoundError } from '../../domain/errors';
-import { formatPosition } from '../../eventstore/position';
+import { formatPosition, START_POSITION } from '../../eventstore/position';
 import { liveSegment, liveSegments, membersOf, type SegmentView } from '../../queries/segments';
 import type { AppDeps } from '../deps';
 import { POSITION_HEADER } from '../readYourWrites';
@@ -266,7 +266,7 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
         { slug: request.params.slug, add: request.body.add, remove: request.body.remove, expiry: expirySpecOf(request.body) },
         { actor: request.actor, requestId: request.id, source: 'api' },
       );
-      if (result.position) reply.header(POSITION_HEADER, formatPosition(result.position));
+      reply.header(POSITION_HEADER, formatPosition(result.position ?? START_POSITION));
       return { added: result.added, removed: result.removed };
     },
   );

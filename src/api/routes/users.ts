@@ -1,7 +1,7 @@
 // A user's segments: change them (add and remove, all or nothing) and read them.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { formatPosition } from '../../eventstore/position';
+import { formatPosition, START_POSITION } from '../../eventstore/position';
 import { historyOf, segmentsAt } from '../../queries/history';
 import { activeSegmentsOf } from '../../queries/userSegments';
 import type { AppDeps } from '../deps';
@@ -15,6 +15,7 @@ import {
   problemSchema,
   reportDuplicates,
   slugSchema,
+  momentParam,
   timeSchema,
   ttlSecondsSchema,
   userIdParam,
@@ -61,13 +62,13 @@ const userParams = z.object({ userId: userIdParam });
 // Unknown parameters are refused rather than ignored: a misspelt `at` must not silently answer
 // with the present.
 const segmentsQuery = z
-  .object({ at: timeSchema.optional().describe("Answer as it was at this moment, from the user's history") })
+  .object({ at: momentParam.optional().describe("Answer as it was at this moment, from the user's history") })
   .strict();
 
 const historyQuery = z
   .object({
-    from: timeSchema.optional().describe('Inclusive'),
-    to: timeSchema.optional().describe('Exclusive'),
+    from: momentParam.optional().describe('Inclusive'),
+    to: momentParam.optional().describe('Exclusive'),
   })
   .strict()
   .refine((query) => !query.from || !query.to || Date.parse(query.from) < Date.parse(query.to), {
@@ -108,7 +109,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
             removed: z.array(slugSchema).describe('Segments that were active before'),
             segments: z.array(userSegmentSchema).describe("The user's active segments after the change"),
             version: z.number().int().describe("Number of events in the user's stream"),
-            position: positionSchema.nullable(),
+            position: positionSchema.describe('The position of the user\'s last event (0/0 when there is none); send it as X-Min-Position'),
           }),
           ...errors,
           409: problemSchema,
@@ -127,7 +128,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
         },
         { actor: request.actor, requestId: request.id, source: 'api' },
       );
-      if (result.position) reply.header(POSITION_HEADER, formatPosition(result.position));
+      reply.header(POSITION_HEADER, formatPosition(result.position ?? START_POSITION));
       return {
         userId,
         added: result.added,
@@ -147,7 +148,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
           })),
         ].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0)),
         version: result.version,
-        position: result.position ? formatPosition(result.position) : null,
+        position: formatPosition(result.position ?? START_POSITION),
       };
     },
   );
