@@ -88,7 +88,9 @@ describe('percentage segments', () => {
     const ten = await autoMembersOf('AVITO_VOICE_MESSAGES');
     const raised = await patch('/segments/AVITO_VOICE_MESSAGES', { autoAssignPercent: 20 });
     expect(raised.statusCode).toBe(200);
-    expect(raised.json()).toMatchObject({ slug: 'AVITO_VOICE_MESSAGES', autoAssignPercent: 20, description: null });
+    // The segment as GET /segments/{slug} shows it: memberCount counts explicit members, none yet.
+    expect(raised.json()).toEqual({ ...(await t.request({ method: 'GET', url: '/segments/AVITO_VOICE_MESSAGES' })).json(), autoAssignPercent: 20 });
+    expect(raised.json()).toMatchObject({ slug: 'AVITO_VOICE_MESSAGES', autoAssignPercent: 20, description: null, memberCount: 0 });
     await t.settle();
     const twenty = await autoMembersOf('AVITO_VOICE_MESSAGES');
     for (const userId of ten) expect(twenty.has(userId)).toBe(true);

@@ -172,7 +172,7 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
           'Raising the percentage keeps every user who was in; lowering it removes only users whose bucket is above the new threshold.',
         params: slugParams,
         body: updateSegmentBody,
-        response: { 200: segmentSchema, ...errors, 404: problemSchema },
+        response: { 200: segmentWithCountSchema, ...errors, 404: problemSchema },
       },
     },
     async (request, reply) => {
@@ -180,7 +180,12 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
         { slug: request.params.slug, ...request.body },
         { actor: request.actor, requestId: request.id, source: 'api' },
       );
-      return reply.header(POSITION_HEADER, formatPosition(position)).send(segmentJson({ ...segment, createdAt: new Date(segment.createdAt) }));
+      // The segment as GET /segments/{slug} shows it; a PATCH changes no explicit membership, so
+      // the read model's count is current even before it applies this change.
+      const view = await liveSegment(deps.readModel, request.params.slug, deps.clock.now());
+      return reply
+        .header(POSITION_HEADER, formatPosition(position))
+        .send({ ...segmentJson({ ...segment, createdAt: new Date(segment.createdAt) }), memberCount: view?.memberCount ?? 0 });
     },
   );
 
