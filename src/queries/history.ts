@@ -36,10 +36,44 @@ export async function manualHistoryOf(db: CommonQueryMethods, userId: number, ra
   const from = range.from ? sql.fragment`AND at >= ${range.from.toISOString()}::timestamptz` : sql.fragment``;
   const to = range.to ? sql.fragment`AND at < ${range.to.toISOString()}::timestamptz` : sql.fragment``;
   const rows = await db.any(sql.type(entryRow)`
-    SELECT slug, operation, reason, at FROM membership_audit
-    WHERE user_id = ${userId} ${from} ${to}
+    SELECT slug, operation, reason, at FROM (
+      SELECT slug, operation, reason, at, global_position FROM membership_audit WHERE user_id = ${userId}
+      UNION ALL
+      SELECT slug, operation, reason, at, global_position FROM (${pendingDeletionRemovals(userId)}) pending
+    ) entries
+    WHERE TRUE ${from} ${to}
     ORDER BY at, global_position`);
   return [...rows];
+}
+
+/**
+ * The removals a segment deletion has yet to record for the user. The read model drops a deleted
+ * segment's memberships at once, and the deletion sweep appends each member's removal soon after
+ * (src/projections/segmentDeletionSweep.ts); until it has, history takes them from its outbox,
+ * with the moment and reason the sweep will record: the expiry if the membership (as last renewed)
+ * expired before the deletion, else the deletion, but never before the add.
+ */
+function pendingDeletionRemovals(userId: number) {
+  return sql.fragment`
+    SELECT d.slug, 'removed' AS operation,
+           CASE WHEN expiry.expires_at IS NOT NULL AND expiry.expires_at <= d.deleted_at THEN 'expired' ELSE 'segment_deleted' END AS reason,
+           CASE WHEN expiry.expires_at IS NOT NULL AND expiry.expires_at <= d.deleted_at THEN expiry.expires_at
+                ELSE greatest(d.deleted_at, last_change.at) END AS at,
+           last_change.global_position::numeric + 0.5 AS global_position -- right after the add
+    FROM segment_deletion_removals d
+    JOIN LATERAL (
+      SELECT a.operation, a.at, a.expires_at, a.global_position FROM membership_audit a
+      WHERE a.user_id = d.user_id AND a.segment_id = d.segment_id
+      ORDER BY a.at DESC, a.global_position DESC LIMIT 1
+    ) last_change ON last_change.operation = 'added'
+    LEFT JOIN LATERAL (
+      SELECT coalesce(
+        (SELECT c.expires_at FROM membership_expiry_changes c
+         WHERE c.user_id = d.user_id AND c.segment_id = d.segment_id AND c.global_position > last_change.global_position
+         ORDER BY c.global_position DESC LIMIT 1),
+        last_change.expires_at) AS expires_at
+    ) expiry ON TRUE
+    WHERE d.user_id = ${userId}`;
 }
 
 /** Interleaves histories that are each in time order; ties keep the order of the arguments. */
@@ -80,6 +114,9 @@ export async function manualSegmentsAt(db: CommonQueryMethods, userId: number, a
       LIMIT 1
     ) renewal ON TRUE
     WHERE last_change.operation = 'added'
+      -- Deleted by then, and its removal not recorded yet (see pendingDeletionRemovals).
+      AND NOT EXISTS (SELECT 1 FROM segment_deletion_removals d
+                      WHERE d.user_id = ${userId} AND d.segment_id = last_change.segment_id AND d.deleted_at <= ${moment})
     ORDER BY last_change.slug`);
   return rows
     .filter((row) => row.expires_at === null || row.expires_at.getTime() > at.getTime())

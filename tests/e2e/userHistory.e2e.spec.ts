@@ -242,6 +242,51 @@ describe('history and ?at with a percentage segment', () => {
     expect((await get('/users/1005/history?from=2023-08-11T00:00:00.000Z&to=2023-08-15T00:00:00.000Z')).json().entries).toEqual([]);
   });
 
+  it('while the deletion sweep has yet to record the removals, history and ?at already end the membership at the deletion', async () => {
+    let before: unknown;
+    clock.set(new Date('2023-08-20T00:00:00.000Z'));
+    expect((await post('/segments', { slug: 'PENDING_DELETION' })).statusCode).toBe(201);
+    expect((await post('/users/1007/segments', { add: ['PENDING_DELETION'] })).statusCode).toBe(200);
+    expect((await post('/users/1008/segments', { add: [{ slug: 'PENDING_DELETION', expiresAt: '2023-08-20T12:00:00.000Z' }] })).statusCode).toBe(200);
+    await t.settle();
+    // The sweep takes this advisory lock before it appends removals; holding it keeps them pending.
+    await t.db.pool.connect(async (connection) => {
+      expect(await connection.oneFirst(sql.unsafe`SELECT pg_try_advisory_lock(hashtextextended('segment-deletion-sweep', 0))`)).toBe(true);
+      try {
+        clock.set(new Date('2023-08-21T00:00:00.000Z'));
+        expect((await t.request({ method: 'DELETE', url: '/segments/PENDING_DELETION' })).statusCode).toBe(204);
+        // Projected (the outbox holds the removals), not swept.
+        for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+          if ((await t.db.pool.oneFirst(sql.unsafe`SELECT count(*) FROM segment_deletion_removals`)) === 2) break;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        expect(await t.db.pool.oneFirst(sql.unsafe`SELECT count(*) FROM segment_deletion_removals`)).toBe(2);
+
+        const pending = async (userId: number) =>
+          (await get(`/users/${userId}/history`)).json().entries.filter((entry: { slug: string }) => entry.slug === 'PENDING_DELETION');
+        expect(await pending(1007)).toEqual([
+          { slug: 'PENDING_DELETION', operation: 'added', reason: 'manual', at: '2023-08-20T00:00:00.000Z' },
+          { slug: 'PENDING_DELETION', operation: 'removed', reason: 'segment_deleted', at: '2023-08-21T00:00:00.000Z' },
+        ]);
+        expect(await pending(1008)).toEqual([
+          { slug: 'PENDING_DELETION', operation: 'added', reason: 'manual', at: '2023-08-20T00:00:00.000Z' },
+          { slug: 'PENDING_DELETION', operation: 'removed', reason: 'expired', at: '2023-08-20T12:00:00.000Z' },
+        ]);
+        expect(await slugsOf(1007, '2023-08-20T23:59:59.999Z')).toContain('PENDING_DELETION');
+        expect(await slugsOf(1007, '2023-08-21T00:00:00.000Z')).not.toContain('PENDING_DELETION');
+        before = [await pending(1007), await pending(1008)];
+      } finally {
+        await connection.query(sql.unsafe`SELECT pg_advisory_unlock(hashtextextended('segment-deletion-sweep', 0))`);
+      }
+    });
+    // Once the sweep has run, the recorded history says the same.
+    await t.settle();
+    expect(await t.db.pool.oneFirst(sql.unsafe`SELECT count(*) FROM segment_deletion_removals`)).toBe(0);
+    const after = async (userId: number) =>
+      (await get(`/users/${userId}/history`)).json().entries.filter((entry: { slug: string }) => entry.slug === 'PENDING_DELETION');
+    expect([await after(1007), await after(1008)]).toEqual(before);
+  });
+
   const slugsOf = async (userId: number, moment: string) =>
     (await get(`/users/${userId}/segments?at=${moment}`)).json().segments.map((segment: { slug: string }) => segment.slug);
 });
