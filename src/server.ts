@@ -23,6 +23,7 @@ async function main(config: Config): Promise<void> {
       dataDir,
       port: config.embeddedPostgresPort,
       onLog: (message) => logger.debug({ postgres: message }, 'embedded postgres'),
+      onWarning: (message) => logger.warn(message),
     });
     databaseUrl = embedded.url;
     logger.info({ port: embedded.port }, 'embedded PostgreSQL ready');

@@ -18,6 +18,8 @@ export interface EmbeddedPostgresOptions {
   port?: number;
   database?: string;
   onLog?: (message: string) => void;
+  /** Things an operator should see at the default log level (a server left running is stopped). */
+  onWarning?: (message: string) => void;
 }
 
 const USER = 'postgres';
@@ -81,11 +83,47 @@ async function makeTraversable(dir: string, log: (message: string) => void): Pro
   }
 }
 
+/**
+ * A service killed with SIGKILL (an OOM kill, say) leaves its PostgreSQL running on the data
+ * folder, and a new start would fail on it. If `postmaster.pid` names a live postgres process of
+ * this very folder, it is ours from before: stop it (fast shutdown, as pg_ctl -m fast does) and
+ * wait for it, up to 15 s. A pid file whose process is gone is left for PostgreSQL, which
+ * recognises a stale one itself.
+ */
+async function stopOrphanedServer(databaseDir: string, log: (message: string) => void): Promise<void> {
+  const pidFile = await fs.readFile(path.join(databaseDir, 'postmaster.pid'), 'utf8').catch(() => undefined);
+  const pid = Number(pidFile?.split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const commandLine = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  if (!commandLine?.includes('postgres') || !commandLine.includes(databaseDir)) return;
+  log(`stopping PostgreSQL ${pid}, left running on ${databaseDir} by an earlier process`);
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return;
+  }
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return; // gone
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`PostgreSQL ${pid} still runs on ${databaseDir}; stop it and start again`);
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const port = options.port || (await freePort());
   const databaseDir = path.resolve(options.dataDir);
-  const log = options.onLog ?? (() => undefined);
+  // The server's last lines go into the error when it does not start, whatever the log level.
+  const recent: string[] = [];
+  const log = (message: string) => {
+    recent.push(message);
+    if (recent.length > 20) recent.shift();
+    options.onLog?.(message);
+  };
   await fs.mkdir(path.dirname(databaseDir), { recursive: true });
   // As root, PostgreSQL runs as the "postgres" user, which must be able to reach its folder and
   // its binaries, also when the checkout lives under a private folder (mktemp -d is 0700).
@@ -110,12 +148,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
     await pg.initialise();
   }
+  await stopOrphanedServer(databaseDir, options.onWarning ?? log);
   try {
     await pg.start();
   } catch (error) {
     throw new Error(
       `embedded PostgreSQL did not start on port ${port} with data in ${databaseDir}` +
-        (error instanceof Error ? `: ${error.message}` : ' (see the log above)'),
+        (error instanceof Error ? `: ${error.message}` : '') +
+        (recent.length > 0 ? `\n  its last output:\n    ${recent.join('\n    ')}` : ''),
     );
   }
 

@@ -76,6 +76,48 @@ describe('the server process', () => {
     }
   }, 60_000);
 
+  it('after a SIGKILL, the next start stops the PostgreSQL the killed process left running and serves the data', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'segments-server-'));
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const killed = startServer({ PORT: String(port), DATA_DIR: dataDir });
+    let orphan: number | undefined;
+    try {
+      await waitUntilReady(url, 20_000);
+      const created = await fetch(`${url}/segments`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ slug: 'AVITO_DISCOUNT_30' }),
+      });
+      expect(created.status).toBe(201);
+      killed.child.kill('SIGKILL');
+      await killed.exited;
+      // Its PostgreSQL is still running on the folder.
+      orphan = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+      expect(() => process.kill(orphan!, 0)).not.toThrow();
+
+      const next = startServer({ PORT: String(port), DATA_DIR: dataDir });
+      try {
+        await waitUntilReady(url, 30_000);
+        expect(next.output()).toContain(`stopping PostgreSQL ${orphan}, left running on`);
+        expect(((await (await fetch(`${url}/segments/AVITO_DISCOUNT_30`)).json()) as { slug: string }).slug).toBe('AVITO_DISCOUNT_30');
+      } finally {
+        next.child.kill('SIGTERM');
+        expect(await next.exited).toBe(0);
+      }
+    } finally {
+      killed.child.kill('SIGKILL');
+      if (orphan) {
+        try {
+          process.kill(orphan, 'SIGINT');
+        } catch {
+          // already gone
+        }
+      }
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
   it('refuses to start on a bad value, naming the variable', async () => {
     const server = startServer({ PORT: 'abc' });
     expect(await server.exited).toBe(2);
