@@ -1,7 +1,7 @@
 // Command handlers for a user's memberships: one read of the user's stream (with the streams of
 // the segments the command names, in the same round trip), decide, one append.
 import { SegmentNotFoundError, VersionMismatchError } from '../domain/errors';
-import type { EventStore, Position, RecordedEvent } from '../eventstore/eventStore';
+import type { EventStore, ExpectedRevision, Position, RecordedEvent } from '../eventstore/eventStore';
 import { comparePositions } from '../eventstore/position';
 import type { MembershipEvent } from '../events/membershipEvents';
 import type { EventMetadata } from '../events/metadata';
@@ -192,26 +192,28 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
       return retryOnConflict(label, async () => {
         const segmentStreams = await store.readStreams(slugs.map(segmentStream));
         const segments = liveSegments(slugs, segmentStreams);
-        const now = clock.now();
-        const eventMetadata = { ...metadata, occurredAt: now.toISOString() };
-        const decisions: MembershipEvent[][] = [];
-        const changes: Array<{ added: string[]; removed: string[] }> = [];
-        const writes = [];
+        // Every user's state first, then one moment for all decisions: reading 100,000 streams
+        // takes seconds, and a TTL counted from before them would be partly spent at the commit.
+        const states: Array<{ command: UserCommand; stream: string; before: UserState; expected: ExpectedRevision }> = [];
         for (let start = 0; start < commands.length; start += READ_CHUNK) {
           const chunk = commands.slice(start, start + READ_CHUNK);
           const histories = await store.readStreams(chunk.map((command) => userStream(command.data.userId)));
           for (const command of chunk) {
             const stream = userStream(command.data.userId);
             const history = histories.get(stream)!;
-            const before = foldUser(history);
-            const events = decideUser(command, before, { now, segments });
-            decisions.push(events);
-            changes.push(changedSegments(events, before, segments, command.data.userId));
-            if (events.length > 0) {
-              const expected = expectedAfter(history);
-              writes.push({ stream, events: toNewEvents(events, eventMetadata, { stream, expected }), expected });
-            }
+            states.push({ command, stream, before: foldUser(history), expected: expectedAfter(history) });
           }
+        }
+        const now = clock.now();
+        const eventMetadata = { ...metadata, occurredAt: now.toISOString() };
+        const decisions: MembershipEvent[][] = [];
+        const changes: Array<{ added: string[]; removed: string[] }> = [];
+        const writes = [];
+        for (const { command, stream, before, expected } of states) {
+          const events = decideUser(command, before, { now, segments });
+          decisions.push(events);
+          changes.push(changedSegments(events, before, segments, command.data.userId));
+          if (events.length > 0) writes.push({ stream, events: toNewEvents(events, eventMetadata, { stream, expected }), expected });
         }
         if (writes.length === 0) return { decisions, changes, position: null };
         const appended = await store.appendMany(writes);
