@@ -15,6 +15,7 @@ import { isConnectionError } from '../infra/pgErrors';
 export const DEFAULT_TTL_SWEEP_SCHEDULE = '*/5 * * * * *';
 
 export interface TimerLogger {
+  debug(object: object, message: string): void;
   info(object: object, message: string): void;
   warn(object: object, message: string): void;
   error(object: object, message: string): void;
@@ -120,7 +121,12 @@ export function createMembershipExpiryTimer(
   // finds every membership that is due by then.
   const cronLogger: CronLogger = {
     info: (message) => logger.info({ timer: 'membership-expiry' }, message),
-    warn: (message) => logger.warn({ timer: 'membership-expiry' }, message),
+    // A tick skipped because the previous one still runs is the design (no overlapping ticks), so
+    // it is not worth a warning each second while a large expiry is recorded.
+    warn: (message) =>
+      String(message).includes('overlap')
+        ? logger.debug({ timer: 'membership-expiry' }, message)
+        : logger.warn({ timer: 'membership-expiry' }, message),
     error: (message, err) => logger.error({ timer: 'membership-expiry', err: err ?? message }, String(message)),
     debug: () => undefined,
   };

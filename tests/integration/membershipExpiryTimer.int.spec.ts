@@ -51,7 +51,7 @@ async function instance(pool: DatabasePool): Promise<Instance> {
   const store = new PostgresEventStore(pool, { connectionString: db.url, pollIntervalMs: 50 });
   const users = createUserCommands({ store, clock, deletedSegmentIds: (ids) => deletedSegmentIds(pool, ids) });
   const errors: object[] = [];
-  const logger: TimerLogger = { info() {}, warn() {}, error: (object) => errors.push(object) };
+  const logger: TimerLogger = { debug() {}, info() {}, warn() {}, error: (object) => errors.push(object) };
   const deps: ExpiryDeps = { pool, userCommands: users, logger, batchSize: 50 };
   return { pool, store, users, timer: createMembershipExpiryTimer({ ...deps, clock, schedule: NEVER }), deps, errors };
 }
