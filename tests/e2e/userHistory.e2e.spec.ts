@@ -251,7 +251,13 @@ describe('history and ?at with a percentage segment', () => {
     await t.settle();
     // The sweep takes this advisory lock before it appends removals; holding it keeps them pending.
     await t.db.pool.connect(async (connection) => {
-      expect(await connection.oneFirst(sql.unsafe`SELECT pg_try_advisory_lock(hashtextextended('segment-deletion-sweep', 0))`)).toBe(true);
+      // The sweep takes it for a moment each second; wait for a moment it does not hold it.
+      let locked = false;
+      for (const deadline = Date.now() + 10_000; !locked && Date.now() < deadline; ) {
+        locked = (await connection.oneFirst(sql.unsafe`SELECT pg_try_advisory_lock(hashtextextended('segment-deletion-sweep', 0))`)) === true;
+        if (!locked) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(locked).toBe(true);
       try {
         clock.set(new Date('2023-08-21T00:00:00.000Z'));
         expect((await t.request({ method: 'DELETE', url: '/segments/PENDING_DELETION' })).statusCode).toBe(204);
