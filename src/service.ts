@@ -21,7 +21,7 @@ import { ProjectionRunner } from './projections/runner';
 import { createSegmentDeletionSweep } from './projections/segmentDeletionSweep';
 import { isConnectionError } from './infra/pgErrors';
 import { PercentageSegmentCache } from './queries/percentageSegments';
-import { deletedSegmentIds, deletedSegmentIdsWithPercentageVersion } from './queries/segments';
+import { createResponseView } from './queries/segments';
 import { createHistoryReports } from './reports/historyReport';
 import { membershipChangeSource } from './reports/membershipChangeLog';
 import { LocalReportStorage } from './reports/localReportStorage';
@@ -70,18 +70,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const userCommands = createUserCommands({
     store,
     clock,
-    deletedSegmentIds: (ids) => deletedSegmentIds(pool, ids),
-    async autoSegmentsOf(userId, excluded) {
-      // The user's stream already excluded their opt-outs; the cache adds the timelines.
-      return PercentageSegmentCache.autoMembershipsOf(userId, await percentageSegments.current(), [], excluded);
-    },
-    async responseView(userId, segmentIds, excluded) {
-      // One round trip for the write's answer: every query costs a socket write and a parse.
-      const { deleted, version } = await deletedSegmentIdsWithPercentageVersion(pool, segmentIds);
-      const timelines = await percentageSegments.at(version);
-      const autoSegments = PercentageSegmentCache.autoMembershipsOf(userId, timelines, [], new Set([...excluded, ...deleted]));
-      return { deleted, autoSegments };
-    },
+    responseView: createResponseView(pool, percentageSegments),
   });
 
   const logger = options.logger ?? pino({ level: 'silent' });

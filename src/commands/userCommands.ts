@@ -75,16 +75,12 @@ export interface AutoSegment {
 export interface UserCommandsDeps {
   store: EventStore;
   clock: Clock;
-  /** Ids among these whose segment has been deleted (from the read model); narrows the response. */
-  deletedSegmentIds(segmentIds: readonly string[]): Promise<Set<string>>;
-  /** The live percentage segments that include the user, leaving out `excluded` segment ids. */
-  autoSegmentsOf?(userId: number, excluded: ReadonlySet<string>): Promise<AutoSegment[]>;
   /**
-   * Both of the above in one read-model query, where the deps can: which of `segmentIds` belong
-   * to deleted segments, and the percentage segments that include the user, leaving out
-   * `excluded` and the deleted ones. Preferred over the two calls when present.
+   * What the answer needs from the read model, in one query: which of `segmentIds` belong to
+   * deleted segments (a deletion is swept from members' streams a little later), and the
+   * percentage segments that include the user, leaving out `excluded` and the deleted ones.
    */
-  responseView?(
+  responseView(
     userId: number,
     segmentIds: readonly string[],
     excluded: ReadonlySet<string>,
@@ -141,12 +137,7 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
           const unchecked = active.filter((membership) => !named.has(membership.segmentId)).map((m) => m.segmentId);
           // Segments the user is a member of (or opted out of) are not shown a second time as automatic.
           const excluded = new Set([...after.optedOut, ...active.map((m) => m.segmentId)]);
-          const { deleted, autoSegments } = deps.responseView
-            ? await deps.responseView(input.userId, unchecked, excluded)
-            : {
-                deleted: unchecked.length > 0 ? await deps.deletedSegmentIds(unchecked) : new Set<string>(),
-                autoSegments: deps.autoSegmentsOf ? await deps.autoSegmentsOf(input.userId, excluded) : [],
-              };
+          const { deleted, autoSegments } = await deps.responseView(input.userId, unchecked, excluded);
           const memberships = active.filter((membership) => !deleted.has(membership.segmentId));
           return {
             userId: input.userId,

@@ -1,7 +1,8 @@
 // Segments and their members, from the read model.
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import { percentageVersion } from './percentageSegments';
+import type { UserCommandsDeps } from '../commands/userCommands';
+import { PercentageSegmentCache, percentageVersion } from './percentageSegments';
 
 const segmentRow = z.object({
   segment_id: z.string(),
@@ -77,26 +78,21 @@ export async function membersOf(
   };
 }
 
-/** Which of these segment ids belong to deleted segments. */
-export async function deletedSegmentIds(db: CommonQueryMethods, segmentIds: readonly string[]): Promise<Set<string>> {
-  if (segmentIds.length === 0) return new Set();
-  const ids = await db.anyFirst(sql.type(z.object({ segment_id: z.string() }))`
-    SELECT segment_id::text FROM segments
-    WHERE deleted_at IS NOT NULL AND segment_id = ANY(${sql.array(segmentIds, 'uuid')})`);
-  return new Set(ids);
-}
-
 /**
- * `deletedSegmentIds` and the version of the percentage data (see `PercentageSegmentCache`) in one
- * query and one snapshot, for a write's answer.
+ * The read-model side of a write's answer (`UserCommandsDeps.responseView`): which of the user's
+ * segments were deleted, and the version of the percentage data, in one query and one snapshot;
+ * then the percentage segments that include the user, from the cache at that version.
  */
-export async function deletedSegmentIdsWithPercentageVersion(
-  db: CommonQueryMethods,
-  segmentIds: readonly string[],
-): Promise<{ deleted: Set<string>; version: string }> {
-  const row = await db.one(sql.type(z.object({ deleted: z.array(z.string()), version: z.string() }))`
-    SELECT ARRAY(SELECT segment_id::text FROM segments
-                 WHERE deleted_at IS NOT NULL AND segment_id = ANY(${sql.array(segmentIds, 'uuid')})) AS deleted,
-           ${percentageVersion} AS version`);
-  return { deleted: new Set(row.deleted), version: row.version };
+export function createResponseView(db: CommonQueryMethods, percentageSegments: PercentageSegmentCache): UserCommandsDeps['responseView'] {
+  return async (userId, segmentIds, excluded) => {
+    const row = await db.one(sql.type(z.object({ deleted: z.array(z.string()), version: z.string() }))`
+      SELECT ARRAY(SELECT segment_id::text FROM segments
+                   WHERE deleted_at IS NOT NULL AND segment_id = ANY(${sql.array(segmentIds, 'uuid')})) AS deleted,
+             ${percentageVersion} AS version`);
+    const deleted = new Set(row.deleted);
+    // The user's stream already excluded their opt-outs; the cache adds the timelines.
+    const timelines = await percentageSegments.at(row.version);
+    const autoSegments = PercentageSegmentCache.autoMembershipsOf(userId, timelines, [], new Set([...excluded, ...deleted]));
+    return { deleted, autoSegments };
+  };
 }

@@ -10,7 +10,8 @@ import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventS
 import { closePool, createDatabasePool, type DatabasePool } from '../../src/infra/database';
 import { createReadModelProjection } from '../../src/projections/readModel/readModelProjection';
 import { ProjectionRunner } from '../../src/projections/runner';
-import { deletedSegmentIds } from '../../src/queries/segments';
+import { PercentageSegmentCache } from '../../src/queries/percentageSegments';
+import { createResponseView } from '../../src/queries/segments';
 import {
   createMembershipExpiryTimer,
   expireDueMemberships,
@@ -49,7 +50,7 @@ let b: Instance;
 
 async function instance(pool: DatabasePool): Promise<Instance> {
   const store = new PostgresEventStore(pool, { connectionString: db.url, pollIntervalMs: 50 });
-  const users = createUserCommands({ store, clock, deletedSegmentIds: (ids) => deletedSegmentIds(pool, ids) });
+  const users = createUserCommands({ store, clock, responseView: createResponseView(pool, new PercentageSegmentCache(pool)) });
   const errors: object[] = [];
   const logger: TimerLogger = { debug() {}, info() {}, warn() {}, error: (object) => errors.push(object) };
   const deps: ExpiryDeps = { pool, userCommands: users, logger, batchSize: 50 };

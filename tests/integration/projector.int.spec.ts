@@ -15,7 +15,8 @@ import type { Projection } from '../../src/projections/projection';
 import { createReadModelProjection, READ_MODEL_PROJECTION } from '../../src/projections/readModel/readModelProjection';
 import { ProjectionRunner, type RunnerLogger, type RunnerState } from '../../src/projections/runner';
 import { createSegmentDeletionSweep, type SegmentDeletionSweep } from '../../src/projections/segmentDeletionSweep';
-import { deletedSegmentIds } from '../../src/queries/segments';
+import { PercentageSegmentCache } from '../../src/queries/percentageSegments';
+import { createResponseView } from '../../src/queries/segments';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 const meta = { actor: 'tests', source: 'api' } as const;
@@ -31,7 +32,7 @@ const runners: ProjectionRunner[] = [];
 const stores: PostgresEventStore[] = [];
 
 function userCommandsOver(eventStore: EventStore): UserCommands {
-  return createUserCommands({ store: eventStore, clock: systemClock, deletedSegmentIds: (ids) => deletedSegmentIds(db.pool, ids) });
+  return createUserCommands({ store: eventStore, clock: systemClock, responseView: createResponseView(db.pool, new PercentageSegmentCache(db.pool)) });
 }
 
 function startRunner(options: { projection?: Projection; store?: EventStore; onBatchCommitted?: () => void } = {}): ProjectionRunner {
