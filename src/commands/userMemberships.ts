@@ -3,6 +3,7 @@
 import { ExpiryNotInFutureError, UnknownSegmentsError } from '../domain/errors';
 import { isInRollout } from '../domain/percentageRollout';
 import type { AddReason, MembershipEvent, MembershipRemoved } from '../events/membershipEvents';
+import { bySlug } from '../domain/order';
 
 export interface Membership {
   segmentId: string;
@@ -257,5 +258,5 @@ export function changedSegments(
 export function activeMemberships(state: UserState, now: Date): Membership[] {
   return [...state.memberships.values()]
     .filter((membership) => isActive(membership, now))
-    .sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+    .sort(bySlug);
 }

@@ -4,6 +4,7 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import { bucketOf, thresholdOf } from '../domain/percentageRollout';
+import { bySlug } from '../domain/order';
 
 /** One step of a segment's percentage: set (a number), turned off (null), or the segment deleted. */
 export interface PercentageChange {
@@ -73,7 +74,7 @@ export function autoMembershipIntervals(
     if (open && optOut) close(optOut.at, { by: 'opt_out', reason: optOut.reason });
     if (open) intervals.push(open);
   }
-  return intervals.sort((a, b) => a.from.getTime() - b.from.getTime() || (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+  return intervals.sort((a, b) => a.from.getTime() - b.from.getTime() || bySlug(a, b));
 }
 
 // ---------------------------------------------------------------- loading from the read model
@@ -184,5 +185,5 @@ export async function autoSegmentsAt(db: CommonQueryMethods, userId: number, at:
   )
     .filter((interval) => interval.from <= at && (interval.to === null || at < interval.to))
     .map((interval) => ({ slug: interval.slug, source: 'auto' as const, addedAt: interval.from, expiresAt: null }))
-    .sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+    .sort(bySlug);
 }

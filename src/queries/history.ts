@@ -7,6 +7,7 @@ import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import { autoHistoryEntries, autoSegmentsAt } from './autoMembership';
 import type { UserSegment } from './userSegments';
+import { bySlug } from '../domain/order';
 
 export type HistoryReason = 'manual' | 'expired' | 'segment_deleted' | 'auto' | 'bulk';
 
@@ -167,7 +168,5 @@ export async function historyOf(db: CommonQueryMethods, userId: number, range: H
 export async function segmentsAt(db: CommonQueryMethods, userId: number, at: Date): Promise<UserSegment[]> {
   const [manual, auto] = await Promise.all([manualSegmentsAt(db, userId, at), autoSegmentsAt(db, userId, at)]);
   const manualSlugs = new Set(manual.map((segment) => segment.slug));
-  return [...manual, ...auto.filter((segment) => !manualSlugs.has(segment.slug))].sort((a, b) =>
-    a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0,
-  );
+  return [...manual, ...auto.filter((segment) => !manualSlugs.has(segment.slug))].sort(bySlug);
 }

@@ -4,6 +4,7 @@ import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import type { OptOut } from './autoMembership';
 import { PercentageSegmentCache } from './percentageSegments';
+import { bySlug } from '../domain/order';
 
 const row = z.object({
   kind: z.enum(['manual', 'opt_out', 'version']),
@@ -56,5 +57,5 @@ export async function activeSegmentsOf(
         expiresAt: null,
       }))
     : [];
-  return [...manual, ...auto].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+  return [...manual, ...auto].sort(bySlug);
 }

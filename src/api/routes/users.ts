@@ -22,6 +22,7 @@ import {
   userIdSchema,
   userSegmentSchema,
 } from '../schemas';
+import { bySlug } from '../../domain/order';
 
 const MAX_LIST = 1_000;
 
@@ -128,7 +129,8 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
         },
         { actor: request.actor, requestId: request.id, source: 'api' },
       );
-      reply.header(POSITION_HEADER, formatPosition(result.position ?? START_POSITION));
+      const position = formatPosition(result.position ?? START_POSITION);
+      reply.header(POSITION_HEADER, position);
       return {
         userId,
         added: result.added,
@@ -146,9 +148,9 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
             addedAt: auto.addedAt.toISOString(),
             expiresAt: null,
           })),
-        ].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0)),
+        ].sort(bySlug),
         version: result.version,
-        position: formatPosition(result.position ?? START_POSITION),
+        position,
       };
     },
   );
