@@ -98,10 +98,13 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     const deadline = Date.now() + timeoutMs;
     const applied = (reached: Position | null | undefined) => reached != null && comparePositions(reached, position) >= 0;
     for (;;) {
-      // This process's projector, when it runs here, knows first; the checkpoint row is the truth
-      // when another instance holds the projection.
-      if (applied(runner?.status().position)) return true;
-      if (applied((await readCheckpoint(pool, READ_MODEL_PROJECTION))?.position)) return true;
+      // This process's projector, when it is the active one, knows first and alone: it sets its
+      // position right after committing the checkpoint. Otherwise (standby, failing, no projector
+      // here) the checkpoint row written by the active instance is the truth.
+      const local = runner?.status();
+      if (applied(local?.position)) return true;
+      const activeHere = local?.state === 'live' || local?.state === 'catching_up';
+      if (!activeHere && applied((await readCheckpoint(pool, READ_MODEL_PROJECTION))?.position)) return true;
       if (Date.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
