@@ -6,6 +6,7 @@ import type { EventStore, Position } from '../eventstore/eventStore';
 import { formatPosition } from '../eventstore/position';
 import { readCheckpoint, writeCheckpoint } from './checkpoints';
 import type { Projection } from './projection';
+import { sleep } from '../infra/sleep';
 
 export type RunnerState = 'stopped' | 'standby' | 'catching_up' | 'live' | 'failing';
 
@@ -125,15 +126,3 @@ export class ProjectionRunner {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}

@@ -29,10 +29,11 @@ import {
   type SubscribeOptions,
 } from '../eventStore';
 import { comparePositions } from '../position';
+import { pauseAfterDrop, type ResubscribeOptions } from '../resubscribe';
 import { SEGMENT_STREAM_PREFIX, USER_STREAM_PREFIX } from '../../events/streams';
 import { SubscriptionFeed } from './subscriptionFeed';
 
-export interface EventStoreDbOptions {
+export interface EventStoreDbOptions extends ResubscribeOptions {
   /**
    * Prepended to every stream name on the server and removed from names read back, so that
    * several deployments or test runs can share one server. Empty by default.
@@ -40,10 +41,6 @@ export interface EventStoreDbOptions {
   streamPrefix?: string;
   /** Stream-name prefixes (before `streamPrefix`) the subscription to $all asks the server for. */
   subscribedPrefixes?: readonly string[];
-  /** Pause before resubscribing after a drop: doubles from `initialMs` up to `maxMs`. */
-  resubscribeBackoff?: { initialMs: number; maxMs: number };
-  /** Told about each drop before the pause, e.g. to log it. */
-  onSubscriptionDropped?: (error: Error, attempt: number, delayMs: number) => void;
   /** Streams read or appended at once by readStreams and appendMany. */
   concurrency?: number;
 }
@@ -57,7 +54,6 @@ const FATAL_ERROR_TYPES = new Set<unknown>(['access-denied', 'invalid-argument',
 export class EventStoreDbEventStore implements EventStore {
   private readonly prefix: string;
   private readonly subscribedPrefixes: string[];
-  private readonly backoff: { initialMs: number; maxMs: number };
   private readonly concurrency: number;
 
   constructor(
@@ -68,7 +64,6 @@ export class EventStoreDbEventStore implements EventStore {
     this.subscribedPrefixes = [...(options.subscribedPrefixes ?? [SEGMENT_STREAM_PREFIX, USER_STREAM_PREFIX])].map(
       (prefix) => this.prefix + prefix,
     );
-    this.backoff = options.resubscribeBackoff ?? { initialMs: 100, maxMs: 5_000 };
     this.concurrency = options.concurrency ?? 32;
   }
 
@@ -195,9 +190,7 @@ export class EventStoreDbEventStore implements EventStore {
       // Refusals that a new subscription would meet again go to the consumer.
       if (FATAL_ERROR_TYPES.has((dropped as { type?: unknown }).type)) throw dropped;
       failures++;
-      const delayMs = Math.min(this.backoff.initialMs * 2 ** (failures - 1), this.backoff.maxMs);
-      this.options.onSubscriptionDropped?.(dropped, failures, delayMs);
-      await sleep(delayMs * (0.5 + Math.random() / 2), options.signal);
+      await pauseAfterDrop(this.options, dropped, failures, options.signal);
     }
   }
 
@@ -293,17 +286,4 @@ async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, work
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failure) throw failure.error;
   return results;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -15,6 +15,7 @@ import {
 } from '../eventStore';
 import { isConnectionError, uniqueViolationConstraint } from '../../infra/pgErrors';
 import { AppendListener, waitForAppend } from './appendListener';
+import { pauseAfterDrop, type ResubscribeOptions } from '../resubscribe';
 
 const recordedRow = z.object({
   event_id: z.string(),
@@ -59,28 +60,22 @@ function expectedAsRevision(expected: ExpectedRevision): number | null {
   return expected;
 }
 
-export interface PostgresEventStoreOptions {
+export interface PostgresEventStoreOptions extends ResubscribeOptions {
   /** Used for LISTEN; the pool cannot hold a connection for notifications. */
   connectionString: string;
   /** How often a subscriber looks for new events when no notification arrives. */
   pollIntervalMs?: number;
-  /** Pause before a subscriber tries again after losing the database: doubles from `initialMs` up to `maxMs`. */
-  resubscribeBackoff?: { initialMs: number; maxMs: number };
-  /** Told about each lost connection before the pause, e.g. to log it. */
-  onSubscriptionDropped?: (error: Error, attempt: number, delayMs: number) => void;
 }
 
 export class PostgresEventStore implements EventStore {
   private listener: AppendListener | undefined;
   private readonly pollIntervalMs: number;
-  private readonly backoff: { initialMs: number; maxMs: number };
 
   constructor(
     private readonly pool: DatabasePool,
     private readonly options: PostgresEventStoreOptions,
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
-    this.backoff = options.resubscribeBackoff ?? { initialMs: 100, maxMs: 5_000 };
   }
 
   async append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -201,9 +196,7 @@ export class PostgresEventStore implements EventStore {
       } catch (error) {
         if (!isConnectionError(error) || options.signal.aborted) throw error;
         failures++;
-        const delayMs = Math.min(this.backoff.initialMs * 2 ** (failures - 1), this.backoff.maxMs);
-        this.options.onSubscriptionDropped?.(error as Error, failures, delayMs);
-        await waitForAppend(new Promise<void>(() => undefined), delayMs * (0.5 + Math.random() / 2), options.signal);
+        await pauseAfterDrop(this.options, error as Error, failures, options.signal);
         continue;
       }
       if (batch.length > 0) {
