@@ -4,8 +4,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { StatementTimeoutError } from 'slonik';
 import type { ZodIssue } from 'zod';
 import { DomainError } from '../domain/errors';
-import { EventStoreUnavailableError } from '../eventstore/eventStore';
-import { isConnectionError } from '../infra/pgErrors';
+import { isUnavailable } from '../infra/pgErrors';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -27,10 +26,6 @@ export class HttpProblem extends Error {
 
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
   return reply.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem);
-}
-
-function isUnavailable(error: unknown): boolean {
-  return error instanceof EventStoreUnavailableError || isConnectionError(error);
 }
 
 /**

@@ -2,7 +2,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'pg';
-import { createPool, type DatabasePool } from 'slonik';
+import { createPool, sql, type DatabasePool } from 'slonik';
+import { z } from 'zod';
 
 export type { DatabasePool } from 'slonik';
 
@@ -56,4 +57,27 @@ export async function applySchema(connectionString: string): Promise<void> {
 /** Ends the pool; a connection that already died (the server went away) is not an error here. */
 export async function closePool(pool: DatabasePool): Promise<void> {
   await pool.end().catch(() => undefined);
+}
+
+/**
+ * Runs `work` while holding the session advisory lock `name` on one of the pool's connections,
+ * unless another session holds it: then `work` does not run. For work one instance at a time
+ * should do (the expiry timer, the deletion sweep); their correctness never rests on the lock.
+ */
+export async function withTryAdvisoryLock<T>(
+  pool: DatabasePool,
+  name: string,
+  work: () => Promise<T>,
+): Promise<{ locked: true; value: T } | { locked: false }> {
+  return pool.connect(async (connection) => {
+    const key = sql.fragment`hashtextextended(${name}, 0)`;
+    if (!(await connection.oneFirst(sql.type(z.object({ locked: z.boolean() }))`SELECT pg_try_advisory_lock(${key}) AS locked`))) {
+      return { locked: false as const };
+    }
+    try {
+      return { locked: true as const, value: await work() };
+    } finally {
+      await connection.query(sql.unsafe`SELECT pg_advisory_unlock(${key})`);
+    }
+  });
 }

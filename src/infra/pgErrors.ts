@@ -1,6 +1,7 @@
 // Recognises PostgreSQL errors by SQLSTATE through wrappers (slonik's error classes, an
 // EventEmitter's ERR_UNHANDLED_ERROR `context`, `cause` chains), not by `instanceof`, which
 // fails when an error crosses a realm (as it does under jest).
+import { EventStoreUnavailableError } from '../eventstore/eventStore';
 interface PgErrorLike {
   code?: unknown;
   constraint?: unknown;
@@ -55,4 +56,9 @@ export function isConnectionError(error: unknown): boolean {
     if (typeof message === 'string' && CONNECTION_MESSAGES.test(message)) return true;
   }
   return false;
+}
+
+/** The database or the event store did not answer: a 503 to callers, a reason to stop a round. */
+export function isUnavailable(error: unknown): boolean {
+  return error instanceof EventStoreUnavailableError || isConnectionError(error);
 }

@@ -3,12 +3,12 @@
 // Members who joined in a race with the deletion arrive here too, so nobody stays in a deleted segment.
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
+import { withTryAdvisoryLock } from '../infra/database';
 import type { UserCommand } from '../commands/userMemberships';
 import type { UserCommands } from '../commands/userCommands';
 import type { RunnerLogger } from './runner';
 
 const outboxRow = z.object({ user_id: z.number(), segment_id: z.string(), slug: z.string(), deleted_at: z.date() });
-const locked = z.object({ locked: z.boolean() });
 
 export interface SegmentDeletionSweep {
   /** Ask for a sweep soon (after a batch that may have filled the outbox). */
@@ -57,17 +57,12 @@ export function createSegmentDeletionSweep(deps: {
 
   async function sweepAll(): Promise<number> {
     // One sweeper at a time across instances; the appends are idempotent anyway.
-    return pool.connect(async (connection) => {
-      const key = sql.fragment`hashtextextended('segment-deletion-sweep', 0)`;
-      if (!(await connection.oneFirst(sql.type(locked)`SELECT pg_try_advisory_lock(${key}) AS locked`))) return 0;
-      try {
-        let total = 0;
-        for (let handled = await sweepBatch(); handled > 0; handled = await sweepBatch()) total += handled;
-        return total;
-      } finally {
-        await connection.query(sql.unsafe`SELECT pg_advisory_unlock(${key})`);
-      }
+    const round = await withTryAdvisoryLock(pool, 'segment-deletion-sweep', async () => {
+      let total = 0;
+      for (let handled = await sweepBatch(); handled > 0; handled = await sweepBatch()) total += handled;
+      return total;
     });
+    return round.locked ? round.value : 0;
   }
 
   function sweepNow(): Promise<number> {

@@ -7,10 +7,10 @@ import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import type { UserCommands } from '../commands/userCommands';
 import type { ExpireMemberships } from '../commands/userMemberships';
-import { EventStoreUnavailableError } from '../eventstore/eventStore';
 import type { EventMetadata } from '../events/metadata';
 import type { Clock } from '../infra/clock';
-import { isConnectionError } from '../infra/pgErrors';
+import { withTryAdvisoryLock } from '../infra/database';
+import { isUnavailable } from '../infra/pgErrors';
 
 export const DEFAULT_TTL_SWEEP_SCHEDULE = '*/5 * * * * *';
 
@@ -41,7 +41,6 @@ export interface ExpiryResult {
 export type TickResult = ExpiryResult | { skipped: 'busy' | 'locked' };
 
 const dueRow = z.object({ user_id: z.number(), segment_id: z.string(), expires_at: z.date() });
-const locked = z.object({ locked: z.boolean() });
 const METADATA: Omit<EventMetadata, 'occurredAt'> = { actor: 'ttl-timer', source: 'timer' };
 
 /**
@@ -80,7 +79,7 @@ export async function expireDueMemberships(deps: ExpiryDeps, now: Date): Promise
       result.expired += decisions.flat().length;
     } catch (error) {
       // Without a database no user can succeed: end the tick rather than fail each user in turn.
-      if (isUnreachable(error)) throw error;
+      if (isUnavailable(error)) throw error;
       // One user the batch cannot get past must not hold the others back: retry them one by one.
       logger.warn({ err: error, users: commands.length }, 'membership expiry batch failed; expiring its users one by one');
       for (const command of commands) {
@@ -88,7 +87,7 @@ export async function expireDueMemberships(deps: ExpiryDeps, now: Date): Promise
           const { decisions } = await userCommands.applyToUsers([command], METADATA);
           result.expired += decisions.flat().length;
         } catch (userError) {
-          if (isUnreachable(userError)) throw userError;
+          if (isUnavailable(userError)) throw userError;
           result.failedUsers++;
           logger.error({ err: userError, userId: command.data.userId }, 'membership expiry failed for this user; the next tick retries');
         }
@@ -96,10 +95,6 @@ export async function expireDueMemberships(deps: ExpiryDeps, now: Date): Promise
     }
     if (rows.length < batchSize) return result;
   }
-}
-
-function isUnreachable(error: unknown): boolean {
-  return error instanceof EventStoreUnavailableError || isConnectionError(error);
 }
 
 export interface MembershipExpiryTimer {
@@ -134,19 +129,12 @@ export function createMembershipExpiryTimer(
   async function exclusiveTick(): Promise<TickResult> {
     // One instance sweeps at a time; the others skip this tick. Correctness does not rest on the
     // lock (the appends' expected revisions do), it only saves the other instances the work.
-    return pool.connect(async (connection) => {
-      const key = sql.fragment`hashtextextended('membership-expiry-timer', 0)`;
-      if (!(await connection.oneFirst(sql.type(locked)`SELECT pg_try_advisory_lock(${key}) AS locked`))) {
-        return { skipped: 'locked' as const };
-      }
-      try {
-        const result = await expireDueMemberships(deps, clock.now());
-        if (result.due > 0) logger.info({ ...result }, 'expired due memberships');
-        return result;
-      } finally {
-        await connection.query(sql.unsafe`SELECT pg_advisory_unlock(${key})`);
-      }
+    const round = await withTryAdvisoryLock(pool, 'membership-expiry-timer', async () => {
+      const result = await expireDueMemberships(deps, clock.now());
+      if (result.due > 0) logger.info({ ...result }, 'expired due memberships');
+      return result;
     });
+    return round.locked ? round.value : { skipped: 'locked' as const };
   }
 
   function tick(): Promise<TickResult> {
