@@ -3,6 +3,11 @@ import path from 'node:path';
 import { validate as isCronExpression } from 'node-cron';
 import { z } from 'zod';
 
+/** Every 5 seconds (node-cron, seconds first). */
+export const DEFAULT_TTL_SWEEP_SCHEDULE = '*/5 * * * * *';
+/** How long a report link works unless REPORT_URL_EXPIRY_SECONDS says otherwise: 24 hours. */
+export const DEFAULT_REPORT_URL_EXPIRY_SECONDS = 86_400;
+
 const ROLE_NAMES = ['api', 'projector', 'timer'] as const;
 export type Role = (typeof ROLE_NAMES)[number];
 
@@ -116,12 +121,12 @@ const environmentSchema = z
     S3_REGION: z.preprocess(emptyAsUndefined, z.string().default('us-east-1')),
     S3_PATH_STYLE: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true')),
     // S3 presigned URLs live at most 7 days.
-    REPORT_URL_EXPIRY_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(60).max(604_800).default(86_400)),
+    REPORT_URL_EXPIRY_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(60).max(604_800).default(DEFAULT_REPORT_URL_EXPIRY_SECONDS)),
     TTL_SWEEP_SCHEDULE: z.preprocess(
       emptyAsUndefined,
       z
         .string()
-        .default('*/5 * * * * *')
+        .default(DEFAULT_TTL_SWEEP_SCHEDULE)
         .refine(
           (value) => isCronExpression(value),
           (value) => ({ message: `expected a node-cron expression such as "*/5 * * * * *" (seconds first); got "${value}"` }),

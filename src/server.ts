@@ -3,7 +3,7 @@
 import path from 'node:path';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createEventStore, type EventStoreSelection } from './eventstore/createEventStore';
+import { createEventStore, eventStoreSelection } from './eventstore/createEventStore';
 import { applySchema, closePool, createDatabasePool } from './infra/database';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './infra/embeddedPostgres';
 import { LocalReportStorage } from './reports/localReportStorage';
@@ -94,12 +94,6 @@ async function main(config: Config): Promise<void> {
     await stopEmbedded();
     throw error;
   }
-}
-
-function eventStoreSelection(config: Config): EventStoreSelection {
-  if (config.eventStore === 'postgres') return { kind: 'postgres' };
-  // loadConfig refuses eventstoredb without a connection string.
-  return { kind: 'eventstoredb', connectionString: config.eventStoreConnectionString!, streamPrefix: config.eventStoreStreamPrefix };
 }
 
 let config: Config;

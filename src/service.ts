@@ -10,9 +10,10 @@ import { buildApp } from './api/app';
 import type { AppDeps, ProjectionStatusView, ReadinessCheck } from './api/deps';
 import { createSegmentCommands } from './commands/segmentCommands';
 import { createUserCommands } from './commands/userCommands';
-import type { ApiToken, Role } from './config';
+import { DEFAULT_REPORT_URL_EXPIRY_SECONDS, type ApiToken, type Role } from './config';
 import type { EventStore, Position } from './eventstore/eventStore';
 import { comparePositions, formatPosition } from './eventstore/position';
+import { createEventStore } from './eventstore/createEventStore';
 import { PostgresEventStore } from './eventstore/postgres/postgresEventStore';
 import { systemClock, type Clock } from './infra/clock';
 import { readCheckpoint, readCheckpoints } from './projections/checkpoints';
@@ -64,7 +65,8 @@ const lagRow = z.object({ lag: z.number() });
 export async function createService(options: ServiceOptions): Promise<Service> {
   const { pool, roles } = options;
   const clock = options.clock ?? systemClock;
-  const store = options.store ?? new PostgresEventStore(pool, { connectionString: options.databaseUrl });
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const store = options.store ?? createEventStore({ kind: 'postgres' }, { pool, databaseUrl: options.databaseUrl }, logger);
   const segmentCommands = createSegmentCommands({ store, clock });
   const percentageSegments = new PercentageSegmentCache(pool);
   const userCommands = createUserCommands({
@@ -73,7 +75,6 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     responseView: createResponseView(pool, percentageSegments),
   });
 
-  const logger = options.logger ?? pino({ level: 'silent' });
 
   let runner: ProjectionRunner | undefined;
   let sweep: ReturnType<typeof createSegmentDeletionSweep> | undefined;
@@ -171,7 +172,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     source: membershipChangeSource(store instanceof PostgresEventStore ? 'postgres' : store, pool),
     storage: reportStorage,
     clock,
-    urlExpirySeconds: options.reportUrlExpirySeconds ?? 24 * 3600,
+    urlExpirySeconds: options.reportUrlExpirySeconds ?? DEFAULT_REPORT_URL_EXPIRY_SECONDS,
   });
   const deps: AppDeps = {
     readModel: pool,

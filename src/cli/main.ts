@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config';
-import { createEventStore, type EventStoreSelection } from '../eventstore/createEventStore';
+import { createEventStore, eventStoreSelection, type EventStoreSelection } from '../eventstore/createEventStore';
 import type { EventStore } from '../eventstore/eventStore';
 import { reportFormatter, writeHistoryRows } from '../reports/historyReport';
 import { membershipChangeSource } from '../reports/membershipChangeLog';
@@ -145,10 +145,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const stores: Stores = {
     open: () => openCliDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }),
-    selection:
-      config.eventStore === 'eventstoredb'
-        ? { kind: 'eventstoredb', connectionString: config.eventStoreConnectionString!, streamPrefix: config.eventStoreStreamPrefix }
-        : { kind: 'postgres' },
+    selection: eventStoreSelection(config),
   };
   try {
     if (command === 'replay') await runReplay(args, stores);

@@ -1,6 +1,7 @@
 // Builds the event store the configuration names: the PostgreSQL one (default) or EventStoreDB.
 import { EventStoreDBClient } from '@eventstore/db-client';
 import type { DatabasePool } from 'slonik';
+import type { Config } from '../config';
 import type { EventStore } from './eventStore';
 import { EventStoreDbEventStore } from './eventstoredb/eventStoreDbEventStore';
 import { PostgresEventStore } from './postgres/postgresEventStore';
@@ -8,6 +9,12 @@ import { PostgresEventStore } from './postgres/postgresEventStore';
 export type EventStoreSelection =
   | { kind: 'postgres' }
   | { kind: 'eventstoredb'; connectionString: string; streamPrefix?: string };
+
+/** The event store the configuration names (loadConfig refuses eventstoredb without a connection string). */
+export function eventStoreSelection(config: Pick<Config, 'eventStore' | 'eventStoreConnectionString' | 'eventStoreStreamPrefix'>): EventStoreSelection {
+  if (config.eventStore === 'postgres') return { kind: 'postgres' };
+  return { kind: 'eventstoredb', connectionString: config.eventStoreConnectionString!, streamPrefix: config.eventStoreStreamPrefix };
+}
 
 export interface EventStoreLogger {
   warn(object: object, message: string): void;

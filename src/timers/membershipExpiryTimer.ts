@@ -8,11 +8,10 @@ import { z } from 'zod';
 import type { UserCommands } from '../commands/userCommands';
 import type { ExpireMemberships } from '../commands/userMemberships';
 import type { EventMetadata } from '../events/metadata';
+import { DEFAULT_TTL_SWEEP_SCHEDULE } from '../config';
 import type { Clock } from '../infra/clock';
 import { withTryAdvisoryLock } from '../infra/database';
 import { isUnavailable } from '../infra/pgErrors';
-
-export const DEFAULT_TTL_SWEEP_SCHEDULE = '*/5 * * * * *';
 
 export interface TimerLogger {
   debug(object: object, message: string): void;
