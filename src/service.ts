@@ -169,7 +169,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     new LocalReportStorage(path.join(os.tmpdir(), 'segments-reports'), options.publicUrl ?? 'http://127.0.0.1:8080');
   const historyReports = createHistoryReports({
     // The PostgreSQL store's events are in this pool's database and are read there directly.
-    source: membershipChangeSource(store instanceof PostgresEventStore ? 'postgres' : store, pool),
+    source: membershipChangeSource(store, pool),
     storage: reportStorage,
     clock,
     urlExpirySeconds: options.reportUrlExpirySeconds ?? DEFAULT_REPORT_URL_EXPIRY_SECONDS,

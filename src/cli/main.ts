@@ -16,6 +16,7 @@ import { parsePeriod, periodOf } from '../reports/period';
 import { openCliDatabase, type CliDatabase } from './database';
 import { createProgress } from './progress';
 import { formatJson, formatReadable, replay, type ReplayFilter } from './replay';
+import { userIdParam } from '../api/schemas';
 
 const USAGE = `Usage:
   segments replay --user ID [--from TIME] [--to TIME] [--json]
@@ -36,8 +37,10 @@ class UsageError extends Error {}
 
 function userIdOption(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^[1-9][0-9]{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`--user: expected a positive integer, got "${value}"`);
-  return Number(value);
+  // The same rule as a user id in a route's path.
+  const parsed = userIdParam.safeParse(value);
+  if (!parsed.success) throw new UsageError(`--user: expected a positive integer, got "${value}"`);
+  return parsed.data;
 }
 
 function timeOption(name: string, value: string | undefined): Date | undefined {
@@ -98,7 +101,7 @@ async function runReport(args: string[], stores: Stores): Promise<void> {
   const userId = userIdOption(values.user);
 
   const db = await stores.open();
-  const store = stores.selection.kind === 'postgres' ? undefined : storeOf(stores, db);
+  const store = storeOf(stores, db);
   const label = `report ${period.name}${userId === undefined ? '' : ` user ${userId}`}`;
   const progress = createProgress(process.stderr, label);
   const formatter = reportFormatter();
@@ -108,7 +111,7 @@ async function runReport(args: string[], stores: Stores): Promise<void> {
     // stdout is not ended: the process may still write to it (it is closed on exit).
     const writing = pipeline(formatter, destination, { end: partial !== undefined });
     const [rows] = await Promise.all([
-      writeHistoryRows(membershipChangeSource(store ?? 'postgres', db.pool), { period, userId }, formatter, { onTotal: (total) => progress.total(total), onRows: (done) => progress.update(done) }),
+      writeHistoryRows(membershipChangeSource(store, db.pool), { period, userId }, formatter, { onTotal: (total) => progress.total(total), onRows: (done) => progress.update(done) }),
       writing,
     ]);
     if (partial !== undefined) await fs.rename(partial, values.out!);
@@ -117,7 +120,7 @@ async function runReport(args: string[], stores: Stores): Promise<void> {
     if (partial !== undefined) await fs.rm(partial, { force: true });
     throw error;
   } finally {
-    await store?.close();
+    await store.close();
     await db.close();
   }
 }

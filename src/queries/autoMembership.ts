@@ -121,13 +121,17 @@ const optOutRow = z.object({
   opted_out_at: z.date(),
 });
 
-async function loadOptOuts(db: CommonQueryMethods, userId: number) {
+async function loadOptOuts(db: CommonQueryMethods, userId: number): Promise<OptOut[]> {
   const rows = await db.any(sql.type(optOutRow)`
     SELECT o.segment_id::text, o.reason, o.opted_out_at
     FROM auto_membership_opt_outs o WHERE o.user_id = ${userId}`);
-  return rows.map((row) => ({
-    optOut: { segmentId: row.segment_id, at: row.opted_out_at, reason: row.reason } satisfies OptOut,
-  }));
+  return rows.map((row) => ({ segmentId: row.segment_id, at: row.opted_out_at, reason: row.reason }));
+}
+
+/** The user's intervals of automatic membership, from every percentage timeline and their opt-outs. */
+async function autoIntervalsOf(db: CommonQueryMethods, userId: number): Promise<AutoInterval[]> {
+  const [timelines, optOuts] = await Promise.all([loadPercentageTimelines(db), loadOptOuts(db, userId)]);
+  return autoMembershipIntervals(userId, timelines, optOuts);
 }
 
 export interface AutoHistoryEntry {
@@ -147,12 +151,7 @@ export async function autoHistoryEntries(
   userId: number,
   range: { from?: Date; to?: Date } = {},
 ): Promise<AutoHistoryEntry[]> {
-  const [timelines, optOuts] = await Promise.all([loadPercentageTimelines(db), loadOptOuts(db, userId)]);
-  const intervals = autoMembershipIntervals(
-    userId,
-    timelines,
-    optOuts.map((o) => o.optOut),
-  );
+  const intervals = await autoIntervalsOf(db, userId);
   // Every interval's end is an entry, also an opt-out that coincides with the removal of an
   // explicit membership: combining the two histories (src/queries/history.ts) keeps one of them.
   const entries: AutoHistoryEntry[] = [];
@@ -177,12 +176,7 @@ export interface AutoSegmentAt {
 
 /** The percentage segments that included the user at `at`, sorted by slug (the `?at=` read). */
 export async function autoSegmentsAt(db: CommonQueryMethods, userId: number, at: Date): Promise<AutoSegmentAt[]> {
-  const [timelines, optOuts] = await Promise.all([loadPercentageTimelines(db), loadOptOuts(db, userId)]);
-  return autoMembershipIntervals(
-    userId,
-    timelines,
-    optOuts.map((o) => o.optOut),
-  )
+  return (await autoIntervalsOf(db, userId))
     .filter((interval) => interval.from <= at && (interval.to === null || at < interval.to))
     .map((interval) => ({ slug: interval.slug, source: 'auto' as const, addedAt: interval.from, expiresAt: null }))
     .sort(bySlug);

@@ -152,8 +152,10 @@ export function combineHistories(manual: HistoryEntry[], auto: HistoryEntry[]): 
 /** The user's whole history in the range: explicit memberships and automatic (percentage) ones. */
 export async function historyOf(db: CommonQueryMethods, userId: number, range: HistoryRange = {}): Promise<HistoryEntry[]> {
   // Whether an entry in the range changes anything depends on the state before it, so both
-  // sources are read from the beginning and the range is applied to the combined history.
-  const [manual, auto] = await Promise.all([manualHistoryOf(db, userId), autoHistoryEntries(db, userId, {})]);
+  // sources are read from the beginning (up to `to`: later entries cannot change earlier ones)
+  // and `from` is applied to the combined history.
+  const upTo = { to: range.to };
+  const [manual, auto] = await Promise.all([manualHistoryOf(db, userId, upTo), autoHistoryEntries(db, userId, upTo)]);
   return combineHistories(manual, auto).filter(
     (entry) =>
       (range.from === undefined || entry.at.getTime() >= range.from.getTime()) &&

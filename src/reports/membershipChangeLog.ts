@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type DatabasePool, type DatabaseTransactionConnection, type FragmentSqlToken } from 'slonik';
 import type { EventStore, Position } from '../eventstore/eventStore';
+import { PostgresEventStore } from '../eventstore/postgres/postgresEventStore';
 import { userStream } from '../events/streams';
 import type { Period } from './period';
 
@@ -20,6 +21,13 @@ export interface MembershipChange {
   /** RFC 3339 UTC with milliseconds. */
   at: string;
 }
+
+/** The events that are a row of the report: adds, removals and opt-outs (a removal too). */
+const CHANGE_TYPES = ['MembershipAdded', 'MembershipRemoved', 'AutoMembershipOptedOut'] as const;
+const CHANGE_TYPE_SET: ReadonlySet<string> = new Set(CHANGE_TYPES);
+
+type OnBatch = (changes: MembershipChange[]) => Promise<void>;
+type ReadOptions = { onTotal?: (total: number) => void };
 
 export interface MembershipChangeQuery {
   period: Period;
@@ -50,8 +58,8 @@ interface ChangeRow {
 export async function readMembershipChanges(
   pool: DatabasePool,
   query: MembershipChangeQuery,
-  onBatch: (changes: MembershipChange[]) => Promise<void>,
-  options: { onTotal?: (total: number) => void } = {},
+  onBatch: OnBatch,
+  options: ReadOptions = {},
 ): Promise<number> {
   const { start, end } = query.period;
   const appendedSince = new Date(start.getTime() - CLOCK_SKEW_ALLOWANCE_MS).toISOString();
@@ -61,7 +69,7 @@ export async function readMembershipChanges(
            CASE type WHEN 'MembershipAdded' THEN 'added' ELSE 'removed' END AS operation,
            (CASE type WHEN 'MembershipAdded' THEN data->>'addedAt' ELSE data->>'effectiveAt' END)::timestamptz AS moment
     FROM events
-    WHERE type IN ('MembershipAdded', 'MembershipRemoved', 'AutoMembershipOptedOut')
+    WHERE type = ANY(${sql.array([...CHANGE_TYPES], 'text')})
       AND created_at >= ${appendedSince}::timestamptz
       AND ${streamFilter}`;
   const inPeriod = sql.fragment`moment >= ${start.toISOString()}::timestamptz AND moment < ${end.toISOString()}::timestamptz`;
@@ -69,8 +77,6 @@ export async function readMembershipChanges(
   return pool.transaction(async (tx) => {
     // One snapshot for the count and the cursor.
     await tx.query(sql.unsafe`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`);
-    // A month of changes is sorted once, by the first FETCH; the pool's 60 s limit is for requests.
-    await tx.query(sql.unsafe`SET LOCAL statement_timeout = '15min'`);
     return fetchSorted(tx, sql.fragment`(${changes}) c WHERE ${inPeriod}`, onBatch, options);
   });
 }
@@ -83,9 +89,11 @@ export async function readMembershipChanges(
 async function fetchSorted(
   tx: DatabaseTransactionConnection,
   source: FragmentSqlToken,
-  onBatch: (changes: MembershipChange[]) => Promise<void>,
-  options: { onTotal?: (total: number) => void },
+  onBatch: OnBatch,
+  options: ReadOptions,
 ): Promise<number> {
+  // A month of changes is sorted once, by the first FETCH; the pool's 60 s limit is for requests.
+  await tx.query(sql.unsafe`SET LOCAL statement_timeout = '15min'`);
   if (options.onTotal) {
     const total = await tx.oneFirst(sql.unsafe`SELECT count(*) AS total FROM ${source}`);
     options.onTotal(Number(total));
@@ -108,7 +116,6 @@ async function fetchSorted(
   return count;
 }
 
-const CHANGE_TYPES: ReadonlySet<string> = new Set(['MembershipAdded', 'MembershipRemoved', 'AutoMembershipOptedOut']);
 const READ_PAGE = 1_000;
 
 /**
@@ -124,8 +131,8 @@ export async function readMembershipChangesFromStore(
   store: EventStore,
   pool: DatabasePool,
   query: MembershipChangeQuery,
-  onBatch: (changes: MembershipChange[]) => Promise<void>,
-  options: { onTotal?: (total: number) => void } = {},
+  onBatch: OnBatch,
+  options: ReadOptions = {},
 ): Promise<number> {
   const { start, end } = query.period;
   const table = sql.identifier([`report_changes_${randomBytes(8).toString('hex')}`]);
@@ -139,7 +146,7 @@ export async function readMembershipChangesFromStore(
       const rows: Array<[number, number, string, string, string]> = [];
       for (const event of page) {
         order += 1;
-        if (!CHANGE_TYPES.has(event.type)) continue;
+        if (!CHANGE_TYPE_SET.has(event.type)) continue;
         const data = event.data as { userId: number; slug: string; addedAt?: string; effectiveAt?: string };
         if (query.userId !== undefined && data.userId !== query.userId) continue;
         const moment = new Date((event.type === 'MembershipAdded' ? data.addedAt : data.effectiveAt) ?? NaN);
@@ -154,28 +161,21 @@ export async function readMembershipChangesFromStore(
       if (page.length < READ_PAGE) break;
       from = page[page.length - 1]!.position;
     }
-    return await pool.transaction(async (tx) => {
-      await tx.query(sql.unsafe`SET LOCAL statement_timeout = '15min'`);
-      return fetchSorted(tx, sql.fragment`${table}`, onBatch, options);
-    });
+    return await pool.transaction(async (tx) => fetchSorted(tx, sql.fragment`${table}`, onBatch, options));
   } finally {
     await pool.query(sql.unsafe`DROP TABLE IF EXISTS ${table}`);
   }
 }
 
 /** Where a report's rows come from; see the two readers above. */
-export type MembershipChangeSource = (
-  query: MembershipChangeQuery,
-  onBatch: (changes: MembershipChange[]) => Promise<void>,
-  options?: { onTotal?: (total: number) => void },
-) => Promise<number>;
+export type MembershipChangeSource = (query: MembershipChangeQuery, onBatch: OnBatch, options?: ReadOptions) => Promise<number>;
 
 /**
- * The reader for `store`: the `events` table directly when the store is the PostgreSQL one on this
- * pool, the store's global order otherwise.
+ * The reader for `store`: the `events` table directly when the store is the PostgreSQL one (on
+ * this pool's database), the store's global order otherwise.
  */
-export function membershipChangeSource(store: EventStore | 'postgres', pool: DatabasePool): MembershipChangeSource {
-  return store === 'postgres'
+export function membershipChangeSource(store: EventStore, pool: DatabasePool): MembershipChangeSource {
+  return store instanceof PostgresEventStore
     ? (query, onBatch, options) => readMembershipChanges(pool, query, onBatch, options)
     : (query, onBatch, options) => readMembershipChangesFromStore(store, pool, query, onBatch, options);
 }
