@@ -17,12 +17,12 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { Client } from 'pg';
-import { applySchema, closePool, createDatabasePool } from '../src/infra/database';
-import { startEmbeddedPostgres } from '../src/infra/embeddedPostgres';
-import { systemClock } from '../src/infra/clock';
+import { applySchema, closePool, createDatabasePool } from '../src/platform/database';
+import { startEmbeddedPostgres } from '../src/platform/embeddedPostgres';
+import { systemClock } from '../src/platform/clock';
 import { createHistoryReports } from '../src/reports/historyReport';
 import { LocalReportStorage } from '../src/reports/localReportStorage';
-import { PostgresEventStore } from '../src/eventstore/postgres/postgresEventStore';
+import { createEventStore } from '../src/eventstore/createEventStore';
 import { membershipChangeSource } from '../src/reports/membershipChangeLog';
 import { parsePeriod } from '../src/reports/period';
 import type { ReportStorage } from '../src/reports/reportStorage';
@@ -58,7 +58,7 @@ async function runWorker(task: WorkerTask): Promise<void> {
     task.target === 'local'
       ? new LocalReportStorage(task.directory, 'http://127.0.0.1:8080')
       : new S3ReportStorage({ endpoint: task.s3Endpoint!, ...S3_CREDENTIALS, bucket: 'bench-reports', region: 'us-east-1', pathStyle: true });
-  const reports = createHistoryReports({ source: membershipChangeSource(new PostgresEventStore(pool, { connectionString: task.databaseUrl }), pool), storage, clock: systemClock, urlExpirySeconds: 3600 });
+  const reports = createHistoryReports({ source: membershipChangeSource(createEventStore({ kind: 'postgres' }, { pool, databaseUrl: task.databaseUrl }), pool), storage, clock: systemClock, urlExpirySeconds: 3600 });
   const baselineRssMiB = mib(process.memoryUsage().rss);
   const started = performance.now();
   const report = await reports.create({ period: parsePeriod(PERIOD)! });

@@ -25,9 +25,11 @@ import { Client, Pool } from 'pg';
 import pino from 'pino';
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
-import { isInRollout } from '../src/domain/percentageRollout';
-import { applySchema, createDatabasePool } from '../src/infra/database';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../src/infra/embeddedPostgres';
+import { isInPercentage } from '../src/domain/percentage';
+import { applySchema, createDatabasePool } from '../src/platform/database';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../src/platform/embeddedPostgres';
+import { createEventStore } from '../src/eventstore/createEventStore';
+import { createReportStorage } from '../src/reports/createReportStorage';
 import { createService, type Service } from '../src/service';
 import { measureCpu, watchPostgres, type CpuShare } from './cpu';
 
@@ -391,7 +393,7 @@ async function createAutoSegments(base: string, pool: DatabasePool): Promise<voi
   for (const userId of [1, settings.users, settings.users + 1, 5_000_000, ...Array.from({ length: 46 }, (_, i) => 1 + i * 97)]) {
     const body = (await http(base, 'GET', `/users/${userId}/segments`)) as { segments: { slug: string; source: string }[] };
     const got = body.segments.filter((item) => item.source === 'auto').map((item) => item.slug).sort().join(',');
-    const want = rows.filter((row) => isInRollout(row.rollout_seed, Number(row.percent), userId)).map((row) => row.slug).sort().join(',');
+    const want = rows.filter((row) => isInPercentage(row.rollout_seed, Number(row.percent), userId)).map((row) => row.slug).sort().join(',');
     if (got !== want) throw new Error(`user ${userId} is automatically in [${got}], the rule says [${want}]`);
   }
   progress(`percentage segments: ${rows.length} live, 50 users checked against the rule`);
@@ -413,6 +415,15 @@ function countingPool(pool: DatabasePool): { pool: DatabasePool; calls: () => nu
   return { pool: proxy, calls: () => calls };
 }
 
+/** What the service is built from besides its roles, as server.ts builds it (reports in a temp folder). */
+function serviceParts(pool: DatabasePool, databaseUrl: string) {
+  return {
+    pool,
+    store: createEventStore({ kind: 'postgres' }, { pool, databaseUrl }),
+    reportStorage: createReportStorage({ s3: undefined, dataDir: path.join(os.tmpdir(), 'segments-bench'), publicUrl: 'http://127.0.0.1' }),
+  };
+}
+
 /**
  * Database calls per GET /users/{id}/segments, counted on the pool of a second service instance
  * (role api only, so no projector or sweep queries mix in) over the same database. The first read
@@ -420,7 +431,7 @@ function countingPool(pool: DatabasePool): { pool: DatabasePool; calls: () => nu
  */
 async function queriesPerRead(databaseUrl: string, pool: DatabasePool, reads: number) {
   const counting = countingPool(pool);
-  const api = await createService({ pool: counting.pool, databaseUrl, roles: new Set(['api'] as const) });
+  const api = await createService({ ...serviceParts(counting.pool, databaseUrl), roles: new Set(['api'] as const) });
   await api.app.ready();
   try {
     const before = counting.calls();
@@ -580,8 +591,7 @@ async function main(): Promise<void> {
     const pool: DatabasePool = await createDatabasePool(databaseUrl, { maximumPoolSize: settings.pgPoolSize });
     cleanups.push({ label: 'end the service pool', run: () => pool.end() });
     const service: Service = await createService({
-      pool,
-      databaseUrl,
+      ...serviceParts(pool, databaseUrl),
       roles: new Set(['api', 'projector', 'timer'] as const),
       logger,
     });

@@ -4,10 +4,9 @@ import path from 'node:path';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createEventStore, eventStoreSelection } from './eventstore/createEventStore';
-import { applySchema, closePool, createDatabasePool } from './infra/database';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './infra/embeddedPostgres';
-import { LocalReportStorage } from './reports/localReportStorage';
-import { S3ReportStorage } from './reports/s3ReportStorage';
+import { applySchema, closePool, createDatabasePool } from './platform/database';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './platform/embeddedPostgres';
+import { createReportStorage } from './reports/createReportStorage';
 import { createService, type Service } from './service';
 
 async function main(config: Config): Promise<void> {
@@ -40,16 +39,13 @@ async function main(config: Config): Promise<void> {
     logger.info({ eventStore: config.eventStore }, 'event store selected');
     service = await createService({
       pool,
-      databaseUrl,
       store,
       roles: config.roles,
       logger,
       apiTokens: config.apiTokens,
       bodyLimitBytes: config.bodyLimitBytes,
       publicUrl: config.publicUrl,
-      reportStorage: config.s3
-        ? new S3ReportStorage(config.s3)
-        : new LocalReportStorage(path.join(config.dataDir, 'reports'), config.publicUrl),
+      reportStorage: createReportStorage(config),
       reportUrlExpirySeconds: config.reportUrlExpirySeconds,
       ttlSweepSchedule: config.ttlSweepSchedule,
     });

@@ -2,27 +2,17 @@
 import type { DatabasePool } from 'slonik';
 import type { SegmentCommands } from '../commands/segmentCommands';
 import type { UserCommands } from '../commands/userCommands';
-import type { Position } from '../eventstore/eventStore';
-import type { Clock } from '../infra/clock';
+import type { ProjectionStatusView } from '../operations/projectionStatus';
+import type { ReadinessCheck } from '../operations/readiness';
+import type { Clock } from '../platform/clock';
+import type { WaitForReadModel } from '../projections/readModelPosition';
+import type { PercentageSegmentCache } from '../queries/percentageSegments';
+import type { SegmentsAfterWrite } from '../queries/segmentsAfterWrite';
 import type { HistoryReports } from '../reports/historyReport';
 import type { LocalReportStorage } from '../reports/localReportStorage';
-import type { PercentageSegmentCache } from '../queries/percentageSegments';
 
-export interface ProjectionStatusView {
-  projection: string;
-  state: string;
-  position: string | null;
-  eventsApplied: number;
-  lagEvents: number | null;
-  lastAppliedAt: string | null;
-  lastError: string | null;
-}
-
-export interface ReadinessCheck {
-  name: string;
-  ok: boolean;
-  detail?: string;
-}
+export type { ProjectionStatusView } from '../operations/projectionStatus';
+export type { ReadinessCheck } from '../operations/readiness';
 
 export interface AppDeps {
   readModel: DatabasePool;
@@ -31,8 +21,9 @@ export interface AppDeps {
   clock: Clock;
   /** The live percentage segments, cached; reads pass it the version they saw. */
   percentageSegments: PercentageSegmentCache;
-  /** Resolves true once the read model has applied `position`, false after `timeoutMs`. */
-  waitForReadModel(position: Position, timeoutMs: number): Promise<boolean>;
+  /** The user's segments after a write, for its answer. */
+  segmentsAfterWrite: SegmentsAfterWrite;
+  waitForReadModel: WaitForReadModel;
   readiness(): Promise<ReadinessCheck[]>;
   projections(): Promise<ProjectionStatusView[]>;
   /** Memberships past their expiry whose removal is not recorded yet (for GET /metrics). */

@@ -4,7 +4,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { StatementTimeoutError } from 'slonik';
 import type { ZodIssue } from 'zod';
 import { DomainError } from '../domain/errors';
-import { isUnavailable } from '../infra/pgErrors';
+import { isUnavailable } from '../platform/pgErrors';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 

@@ -1,6 +1,6 @@
 // Request and response schemas shared by the routes; the OpenAPI document is generated from them.
 import { z } from 'zod';
-import type { ExpirySpec } from '../commands/userMemberships';
+import type { ExpirySpec } from '../domain/decideUser';
 
 export const MAX_USER_ID = Number.MAX_SAFE_INTEGER;
 

@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'slonik';
-import { closePool, createDatabasePool, type DatabasePool } from '../infra/database';
-import { EMBEDDED_DATABASE, embeddedUrl, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../infra/embeddedPostgres';
+import { closePool, createDatabasePool, type DatabasePool } from '../platform/database';
+import { EMBEDDED_DATABASE, embeddedUrl, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform/embeddedPostgres';
 
 export interface CliDatabase {
   pool: DatabasePool;

@@ -1,31 +1,33 @@
 // Command handlers for segments: load the segment's stream, decide, append.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EventStore, Position } from '../eventstore/eventStore';
-import type { EventMetadata } from '../events/metadata';
+import type { CommandMetadata } from '../events/metadata';
 import type { SegmentEvent } from '../events/segmentEvents';
 import { segmentStream } from '../events/streams';
-import type { Clock } from '../infra/clock';
-import { expectedAfter, foldEvents, retryOnConflict, toNewEvents } from './appendEvents';
-import { decideSegment, evolveSegment, initialSegmentState, type SegmentCommand, type SegmentState } from './segment';
+import type { Clock } from '../platform/clock';
+import { toNewEvents } from './eventIds';
+import { retryOnConflict } from './retryOnConflict';
+import { expectedAfter, foldEvents } from './streamState';
+import { decideSegment, evolveSegment, initialSegmentState, type SegmentCommand, type SegmentState } from '../domain/segment';
 
 export interface SegmentCommands {
   createSegment(
     input: { slug: string; description: string | null; autoAssignPercent: number | null },
-    metadata: Omit<EventMetadata, 'occurredAt'>,
+    metadata: CommandMetadata,
   ): Promise<{ segment: Extract<SegmentState, { status: 'live' }>; position: Position }>;
   /** The segment after the change; with nothing to change, no event and the stream's last position. */
   updateSegment(
     input: { slug: string; description?: string | null; autoAssignPercent?: number | null },
-    metadata: Omit<EventMetadata, 'occurredAt'>,
+    metadata: CommandMetadata,
   ): Promise<{ segment: Extract<SegmentState, { status: 'live' }>; position: Position }>;
   /** Returns the position of the deletion. */
-  deleteSegment(slug: string, metadata: Omit<EventMetadata, 'occurredAt'>): Promise<Position>;
+  deleteSegment(slug: string, metadata: CommandMetadata): Promise<Position>;
 }
 
 export function createSegmentCommands(deps: { store: EventStore; clock: Clock }): SegmentCommands {
   const { store, clock } = deps;
 
-  async function handle(slug: string, command: SegmentCommand, metadata: Omit<EventMetadata, 'occurredAt'>) {
+  async function handle(slug: string, command: SegmentCommand, metadata: CommandMetadata) {
     const stream = segmentStream(slug);
     return retryOnConflict(stream, async () => {
       const history = await store.readStream(stream);

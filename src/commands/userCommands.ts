@@ -1,29 +1,20 @@
 // Command handlers for a user's memberships: one read of the user's stream (with the streams of
 // the segments the command names, in the same round trip), decide, one append.
+import { changedSegments, decideUser, type AddEntry, type ExpirySpec, type UserCommand } from '../domain/decideUser';
 import { SegmentNotFoundError, VersionMismatchError } from '../domain/errors';
+import { evolveSegment, initialSegmentState, type SegmentState } from '../domain/segment';
+import { evolveUser, initialUserState, type LiveSegment, type UserState } from '../domain/userMemberships';
 import type { EventStore, ExpectedRevision, Position, RecordedEvent } from '../eventstore/eventStore';
 import { comparePositions } from '../eventstore/position';
 import type { MembershipEvent } from '../events/membershipEvents';
-import type { EventMetadata } from '../events/metadata';
+import type { CommandMetadata } from '../events/metadata';
 import type { SegmentEvent } from '../events/segmentEvents';
 import { segmentStream, userStream } from '../events/streams';
-import type { Clock } from '../infra/clock';
-import { KeyedMutex } from '../infra/keyedMutex';
-import { expectedAfter, foldEvents, retryOnConflict, toNewEvents } from './appendEvents';
-import { evolveSegment, initialSegmentState, type SegmentState } from './segment';
-import {
-  activeMemberships,
-  changedSegments,
-  decideUser,
-  evolveUser,
-  initialUserState,
-  type AddEntry,
-  type ExpirySpec,
-  type LiveSegment,
-  type Membership,
-  type UserCommand,
-  type UserState,
-} from './userMemberships';
+import type { Clock } from '../platform/clock';
+import { KeyedMutex } from '../platform/keyedMutex';
+import { toNewEvents } from './eventIds';
+import { retryOnConflict } from './retryOnConflict';
+import { expectedAfter, foldEvents } from './streamState';
 
 export interface UpdateUserSegmentsInput {
   userId: number;
@@ -33,13 +24,16 @@ export interface UpdateUserSegmentsInput {
   expectedVersion?: number;
 }
 
+/** The decision: what changed, the user's state after it, and where it stands in the store. */
 export interface UpdateUserSegmentsResult {
   userId: number;
   added: string[];
   removed: string[];
-  memberships: Membership[];
-  /** Percentage segments that include the user after the change (none the user is a manual member of). */
-  autoSegments: AutoSegment[];
+  events: MembershipEvent[];
+  /** The user's memberships and opt-outs after the change. */
+  state: UserState;
+  /** The moment the change was decided (and its TTLs counted from). */
+  decidedAt: Date;
   version: number;
   /** Position of the user's last event: wait for it to read your own write. */
   position: Position | null;
@@ -54,37 +48,21 @@ export interface BulkMembershipInput {
 }
 
 export interface UserCommands {
-  updateUserSegments(input: UpdateUserSegmentsInput, metadata: Omit<EventMetadata, 'occurredAt'>): Promise<UpdateUserSegmentsResult>;
+  updateUserSegments(input: UpdateUserSegmentsInput, metadata: CommandMetadata): Promise<UpdateUserSegmentsResult>;
   updateSegmentMembers(
     input: BulkMembershipInput,
-    metadata: Omit<EventMetadata, 'occurredAt'>,
+    metadata: CommandMetadata,
   ): Promise<{ added: number; removed: number; position: Position | null }>;
   /** Applies one command per user; with the PostgreSQL store, all users' changes commit together. */
   applyToUsers(
     commands: readonly UserCommand[],
-    metadata: Omit<EventMetadata, 'occurredAt'>,
+    metadata: CommandMetadata,
   ): Promise<{ decisions: MembershipEvent[][]; changes: Array<{ added: string[]; removed: string[] }>; position: Position | null }>;
-}
-
-/** A percentage segment that includes a user, as reads show it. */
-export interface AutoSegment {
-  slug: string;
-  addedAt: Date;
 }
 
 export interface UserCommandsDeps {
   store: EventStore;
   clock: Clock;
-  /**
-   * What the answer needs from the read model, in one query: which of `segmentIds` belong to
-   * deleted segments (a deletion is swept from members' streams a little later), and the
-   * percentage segments that include the user, leaving out `excluded` and the deleted ones.
-   */
-  responseView(
-    userId: number,
-    segmentIds: readonly string[],
-    excluded: ReadonlySet<string>,
-  ): Promise<{ deleted: Set<string>; autoSegments: AutoSegment[] }>;
 }
 
 /** How many user streams one read asks for at once. */
@@ -108,7 +86,7 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
           }
           const state = foldUser(history);
           const now = clock.now();
-          const segments = liveSegments(slugs, streams);
+          const segments = namedLiveSegments(slugs, streams);
           const events = decideUser(
             { type: 'UpdateUserSegments', data: { userId: input.userId, add: input.add, remove: input.remove, reason: 'manual' } },
             state,
@@ -128,23 +106,14 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
             newVersion = appended.revision + 1;
           }
 
-          const after = events.reduce(evolveUser, state);
-          const active = activeMemberships(after, now);
           const { added, removed } = changedSegments(events, state, segments, input.userId);
-          // Segments the command named were just read from their streams; only the others may
-          // have been deleted since the user joined them (and not yet swept from the stream).
-          const named = new Set([...segments.values()].map((segment) => segment.segmentId));
-          const unchecked = active.filter((membership) => !named.has(membership.segmentId)).map((m) => m.segmentId);
-          // Segments the user is a member of (or opted out of) are not shown a second time as automatic.
-          const excluded = new Set([...after.optedOut, ...active.map((m) => m.segmentId)]);
-          const { deleted, autoSegments } = await deps.responseView(input.userId, unchecked, excluded);
-          const memberships = active.filter((membership) => !deleted.has(membership.segmentId));
           return {
             userId: input.userId,
             added,
             removed,
-            memberships,
-            autoSegments,
+            events,
+            state: events.reduce(evolveUser, state),
+            decidedAt: now,
             version: newVersion,
             position,
           };
@@ -153,7 +122,7 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
     },
 
     async updateSegmentMembers(input, metadata) {
-      const segment = liveSegments([input.slug], await store.readStreams([segmentStream(input.slug)])).get(input.slug);
+      const segment = namedLiveSegments([input.slug], await store.readStreams([segmentStream(input.slug)])).get(input.slug);
       if (!segment) throw new SegmentNotFoundError(input.slug);
       const commands: UserCommand[] = [
         ...input.add.map((userId) => bulkCommand(userId, [{ slug: input.slug, expiry: input.expiry }], [])),
@@ -182,7 +151,7 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
       const label = commands.length === 1 ? userStream(userIds[0]!) : `${commands.length} user streams`;
       return retryOnConflict(label, async () => {
         const segmentStreams = await store.readStreams(slugs.map(segmentStream));
-        const segments = liveSegments(slugs, segmentStreams);
+        const segments = namedLiveSegments(slugs, segmentStreams);
         // Every user's state first, then one moment for all decisions: reading 100,000 streams
         // takes seconds, and a TTL counted from before them would be partly spent at the commit.
         const states: Array<{ command: UserCommand; stream: string; before: UserState; expected: ExpectedRevision }> = [];
@@ -223,14 +192,14 @@ function foldUser(history: readonly RecordedEvent[]): UserState {
   return foldEvents<UserState, MembershipEvent>(history, initialUserState, evolveUser);
 }
 
-/** The live segments among `slugs`, from their streams. */
-function liveSegments(slugs: readonly string[], streams: ReadonlyMap<string, readonly RecordedEvent[]>): Map<string, LiveSegment> {
+/** The live segments among the `slugs` a command names, from their streams. */
+function namedLiveSegments(slugs: readonly string[], streams: ReadonlyMap<string, readonly RecordedEvent[]>): Map<string, LiveSegment> {
   const live = new Map<string, LiveSegment>();
   for (const slug of slugs) {
     const state = foldEvents<SegmentState, SegmentEvent>(streams.get(segmentStream(slug)) ?? [], initialSegmentState, evolveSegment);
     if (state.status !== 'live') continue;
-    const rollout = state.autoAssignPercent === null ? null : { seed: state.rolloutSeed, percent: state.autoAssignPercent };
-    live.set(slug, { segmentId: state.segmentId, slug, rollout });
+    const percentage = state.autoAssignPercent === null ? null : { seed: state.rolloutSeed, percent: state.autoAssignPercent };
+    live.set(slug, { segmentId: state.segmentId, slug, percentage });
   }
   return live;
 }

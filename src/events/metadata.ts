@@ -6,3 +6,6 @@ export interface EventMetadata {
   requestId?: string;
   source: 'api' | 'projector' | 'timer' | 'cli';
 }
+
+/** What a caller gives a command; the handler adds `occurredAt`, the moment it decided. */
+export type CommandMetadata = Omit<EventMetadata, 'occurredAt'>;

@@ -31,8 +31,3 @@ export interface SegmentDeleted {
 
 export type SegmentEvent = SegmentCreated | SegmentUpdated | SegmentDeleted;
 
-export const SEGMENT_EVENT_TYPES: ReadonlySet<string> = new Set<SegmentEvent['type']>([
-  'SegmentCreated',
-  'SegmentUpdated',
-  'SegmentDeleted',
-]);

@@ -5,8 +5,3 @@ export const USER_STREAM_PREFIX = 'user-';
 export const segmentStream = (slug: string): string => `${SEGMENT_STREAM_PREFIX}${slug}`;
 export const userStream = (userId: number): string => `${USER_STREAM_PREFIX}${userId}`;
 
-export function userIdOfStream(stream: string): number | undefined {
-  if (!stream.startsWith(USER_STREAM_PREFIX)) return undefined;
-  const userId = Number(stream.slice(USER_STREAM_PREFIX.length));
-  return Number.isSafeInteger(userId) && userId > 0 ? userId : undefined;
-}

@@ -1,4 +1,5 @@
 // The event-store port: what commands, projections and reports need from any event store.
+import type { DatabasePool } from 'slonik';
 
 /** A place in the global order of all events: (commit, prepare), compared in that order. */
 export interface Position {
@@ -73,7 +74,16 @@ export interface EventStore {
   subscribeToAll(options: SubscribeOptions): AsyncIterable<RecordedEvent[]>;
   /** Throws when the store cannot be reached. */
   ping(): Promise<void>;
+  /** Optional: how many events follow `from`, counting up to `limit`; absent where counting means reading them all. */
+  countEventsAfter?(from: Position, limit: number): Promise<number>;
+  /** Optional: set when the events are rows of an `events` table (infra/sql/schema.sql) in a PostgreSQL database. */
+  readonly eventsTable?: EventsTable;
   close(): Promise<void>;
+}
+
+/** Where a store's `events` table can be queried with SQL, for readers the port's methods do not serve well. */
+export interface EventsTable {
+  pool: DatabasePool;
 }
 
 export class WrongExpectedRevisionError extends Error {

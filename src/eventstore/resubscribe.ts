@@ -1,6 +1,6 @@
 // What both adapters do when their subscription to all events loses the store: tell the caller,
 // then pause with exponential backoff and jitter before subscribing again.
-import { sleep } from '../infra/sleep';
+import { sleep } from '../platform/sleep';
 
 export interface ResubscribeOptions {
   /** Pause before subscribing again after a drop: doubles from `initialMs` up to `maxMs`. */

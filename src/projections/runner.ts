@@ -1,12 +1,12 @@
 // Runs one projection: holds its advisory lock (one active instance; others stand by), reads
 // batches from the event store and applies each in one transaction with the checkpoint.
-import { sql, type DatabasePool, type DatabasePoolConnection } from 'slonik';
-import { z } from 'zod';
+import type { DatabasePool, DatabasePoolConnection } from 'slonik';
 import type { EventStore, Position } from '../eventstore/eventStore';
 import { formatPosition } from '../eventstore/position';
 import { readCheckpoint, writeCheckpoint } from './checkpoints';
 import type { Projection } from './projection';
-import { sleep } from '../infra/sleep';
+import { withTryAdvisoryLock } from '../platform/database';
+import { sleep } from '../platform/sleep';
 
 export type RunnerState = 'stopped' | 'standby' | 'catching_up' | 'live' | 'failing';
 
@@ -34,8 +34,6 @@ export interface ProjectionRunnerOptions {
   /** Called after each committed batch (in this process). */
   onBatchCommitted?: (position: Position, count: number) => void;
 }
-
-const locked = z.object({ locked: z.boolean() });
 
 export class ProjectionRunner {
   private controller: AbortController | undefined;
@@ -68,17 +66,10 @@ export class ProjectionRunner {
     const retryDelayMs = this.options.retryDelayMs ?? 1_000;
     while (!signal.aborted) {
       try {
-        await pool.connect(async (connection) => {
-          if (!(await this.tryLock(connection))) {
-            this.current.state = 'standby';
-            return;
-          }
-          try {
-            await this.applyUntilStopped(connection, signal);
-          } finally {
-            await this.unlock(connection).catch(() => undefined);
-          }
-        });
+        const round = await withTryAdvisoryLock(pool, `projection:${projection.name}`, (connection) =>
+          this.applyUntilStopped(connection, signal),
+        );
+        if (!round.locked) this.current.state = 'standby';
       } catch (error) {
         if (signal.aborted) break;
         this.current.state = 'failing';
@@ -112,17 +103,4 @@ export class ProjectionRunner {
       this.options.onBatchCommitted?.(last, batch.length);
     }
   }
-
-  private lockKey() {
-    return sql.fragment`hashtextextended(${`projection:${this.options.projection.name}`}, 0)`;
-  }
-
-  private async tryLock(connection: DatabasePoolConnection): Promise<boolean> {
-    return connection.oneFirst(sql.type(locked)`SELECT pg_try_advisory_lock(${this.lockKey()}) AS locked`);
-  }
-
-  private async unlock(connection: DatabasePoolConnection): Promise<void> {
-    await connection.query(sql.unsafe`SELECT pg_advisory_unlock(${this.lockKey()})`);
-  }
 }
-

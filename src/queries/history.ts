@@ -1,23 +1,15 @@
 // A user's membership history and their segments at a past moment, from the read model's audit
 // table (membership_audit). Both are indexed by user: see infra/sql/schema.sql.
 //
-// Explicit memberships are one source of entries, percentage segments (src/queries/autoMembership.ts)
-// the other. Each source returns entries in time order and `mergeHistories` interleaves them.
+// Explicit memberships are one source of entries, membership by percentage
+// (src/queries/percentageTimelines.ts) the other; src/domain/membershipHistory.ts combines them.
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import { autoHistoryEntries, autoSegmentsAt } from './autoMembership';
-import type { UserSegment } from './userSegments';
-import { bySlug } from '../domain/order';
+import { combineHistories, type HistoryEntry } from '../domain/membershipHistory';
+import { userSegmentsAt, type ExplicitMembership, type UserSegment } from '../domain/userSegments';
+import { loadPercentageFacts, percentageHistoryOf } from './percentageTimelines';
 
-export type HistoryReason = 'manual' | 'expired' | 'segment_deleted' | 'auto' | 'bulk';
-
-export interface HistoryEntry {
-  slug: string;
-  operation: 'added' | 'removed';
-  reason: HistoryReason;
-  at: Date;
-}
-
+export type { HistoryEntry, HistoryReason } from '../domain/membershipHistory';
 export interface HistoryRange {
   /** Inclusive. */
   from?: Date;
@@ -50,7 +42,7 @@ export async function manualHistoryOf(db: CommonQueryMethods, userId: number, ra
 /**
  * The removals a segment deletion has yet to record for the user. The read model drops a deleted
  * segment's memberships at once, and the deletion sweep appends each member's removal soon after
- * (src/projections/segmentDeletionSweep.ts); until it has, history takes them from its outbox,
+ * (src/processes/segmentDeletionSweep.ts); until it has, history takes them from its outbox,
  * with the moment and reason the sweep will record: the expiry if the membership (as last renewed)
  * expired before the deletion, else the deletion, but never before the add.
  */
@@ -77,14 +69,8 @@ function pendingDeletionRemovals(userId: number) {
     WHERE d.user_id = ${userId}`;
 }
 
-/** Interleaves histories that are each in time order; ties keep the order of the arguments. */
-export function mergeHistories(...histories: HistoryEntry[][]): HistoryEntry[] {
-  return histories.flat().map((entry, index) => ({ entry, index }))
-    .sort((a, b) => a.entry.at.getTime() - b.entry.at.getTime() || a.index - b.index)
-    .map(({ entry }) => entry);
-}
-
 const stateRow = z.object({
+  segment_id: z.string(),
   slug: z.string(),
   operation: z.enum(['added', 'removed']),
   at: z.date(),
@@ -94,12 +80,12 @@ const stateRow = z.object({
 /**
  * The user's explicit memberships as they were at `at`: per segment the last change at or before
  * `at`, kept when it is an add whose expiry in force at `at` (the add's, or that of the last
- * renewal made by then) is later than `at`. Sorted by slug.
+ * renewal made by then) is later than `at` (userSegmentsAt checks that).
  */
-export async function manualSegmentsAt(db: CommonQueryMethods, userId: number, at: Date): Promise<UserSegment[]> {
+async function explicitMembershipsAt(db: CommonQueryMethods, userId: number, at: Date): Promise<ExplicitMembership[]> {
   const moment = sql.fragment`${at.toISOString()}::timestamptz`;
   const rows = await db.any(sql.type(stateRow)`
-    SELECT last_change.slug, last_change.operation, last_change.at,
+    SELECT last_change.segment_id::text, last_change.slug, last_change.operation, last_change.at,
            CASE WHEN renewal.global_position IS NULL THEN last_change.expires_at ELSE renewal.expires_at END AS expires_at
     FROM (
       SELECT DISTINCT ON (segment_id) segment_id, slug, operation, at, expires_at, global_position
@@ -119,34 +105,7 @@ export async function manualSegmentsAt(db: CommonQueryMethods, userId: number, a
       AND NOT EXISTS (SELECT 1 FROM segment_deletion_removals d
                       WHERE d.user_id = ${userId} AND d.segment_id = last_change.segment_id AND d.deleted_at <= ${moment})
     ORDER BY last_change.slug`);
-  return rows
-    .filter((row) => row.expires_at === null || row.expires_at.getTime() > at.getTime())
-    .map((row) => ({ slug: row.slug, source: 'manual', addedAt: row.at, expiresAt: row.expires_at }));
-}
-
-/**
- * The changes of the user's membership in each segment, whichever way they belong to it: a user
- * is in a segment while they are an explicit member OR the percentage includes them. An entry of
- * one source that does not change that (an explicit add while the percentage already includes the
- * user, the expiry of an explicit membership the percentage still covers, the second of two
- * removals by one deletion) is left out, so the history agrees with GET /users/{id}/segments and
- * `?at=` at every moment. Both sources are in time order; ties keep explicit entries first.
- */
-export function combineHistories(manual: HistoryEntry[], auto: HistoryEntry[]): HistoryEntry[] {
-  const tagged = mergeHistories(
-    manual.map((entry) => ({ ...entry, source: 'manual' as const })),
-    auto.map((entry) => ({ ...entry, source: 'auto' as const })),
-  ) as Array<HistoryEntry & { source: 'manual' | 'auto' }>;
-  const state = new Map<string, { manual: boolean; auto: boolean }>();
-  const combined: HistoryEntry[] = [];
-  for (const { source, ...entry } of tagged) {
-    const current = state.get(entry.slug) ?? { manual: false, auto: false };
-    const wasIn = current.manual || current.auto;
-    const next = { ...current, [source]: entry.operation === 'added' };
-    state.set(entry.slug, next);
-    if (wasIn !== (next.manual || next.auto)) combined.push(entry);
-  }
-  return combined;
+  return rows.map((row) => ({ segmentId: row.segment_id, slug: row.slug, addedAt: row.at, expiresAt: row.expires_at }));
 }
 
 /** The user's whole history in the range: explicit memberships and automatic (percentage) ones. */
@@ -155,7 +114,7 @@ export async function historyOf(db: CommonQueryMethods, userId: number, range: H
   // sources are read from the beginning (up to `to`: later entries cannot change earlier ones)
   // and `from` is applied to the combined history.
   const upTo = { to: range.to };
-  const [manual, auto] = await Promise.all([manualHistoryOf(db, userId, upTo), autoHistoryEntries(db, userId, upTo)]);
+  const [manual, auto] = await Promise.all([manualHistoryOf(db, userId, upTo), percentageHistoryOf(db, userId, upTo)]);
   return combineHistories(manual, auto).filter(
     (entry) =>
       (range.from === undefined || entry.at.getTime() >= range.from.getTime()) &&
@@ -163,12 +122,8 @@ export async function historyOf(db: CommonQueryMethods, userId: number, range: H
   );
 }
 
-/**
- * The user's segments at `at`, as GET /users/{id}/segments answered then: explicit memberships,
- * and percentage segments that included the user; an explicit membership wins (source manual).
- */
+/** The user's segments at `at`, as GET /users/{id}/segments answered then. */
 export async function segmentsAt(db: CommonQueryMethods, userId: number, at: Date): Promise<UserSegment[]> {
-  const [manual, auto] = await Promise.all([manualSegmentsAt(db, userId, at), autoSegmentsAt(db, userId, at)]);
-  const manualSlugs = new Set(manual.map((segment) => segment.slug));
-  return [...manual, ...auto.filter((segment) => !manualSlugs.has(segment.slug))].sort(bySlug);
+  const [memberships, percentage] = await Promise.all([explicitMembershipsAt(db, userId, at), loadPercentageFacts(db, userId)]);
+  return userSegmentsAt({ userId, memberships, ...percentage }, at);
 }

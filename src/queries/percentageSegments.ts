@@ -9,19 +9,13 @@
 // percentages of that position.
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import { autoMembershipIntervals, loadPercentageTimelines, type OptOut, type PercentageTimeline } from './autoMembership';
+import type { PercentageTimeline } from '../domain/percentageMembership';
+import { loadPercentageTimelines } from './percentageTimelines';
 
 const versionRow = z.object({ version: z.string() });
 
 /** The fragment that reads the version; readers select it next to their own rows. */
 export const percentageVersion = sql.fragment`(SELECT coalesce(max(global_position), 0)::text FROM percentage_changes)`;
-
-export interface AutoMembership {
-  segmentId: string;
-  slug: string;
-  /** When the percentage took this user in (creation or the raise that reached their bucket). */
-  addedAt: Date;
-}
 
 export class PercentageSegmentCache {
   private version: string | null = null;
@@ -43,22 +37,6 @@ export class PercentageSegmentCache {
   /** The live percentage segments now: one query for the version, a reload when it moved. */
   async current(): Promise<readonly PercentageTimeline[]> {
     return this.at(await this.db.oneFirst(sql.type(versionRow)`SELECT ${percentageVersion} AS version`));
-  }
-
-  /** The live percentage segments that include the user now, given their opt-outs. */
-  static autoMembershipsOf(
-    userId: number,
-    timelines: readonly PercentageTimeline[],
-    optOuts: readonly OptOut[],
-    excluded: ReadonlySet<string> = new Set(),
-  ): AutoMembership[] {
-    return autoMembershipIntervals(
-      userId,
-      timelines.filter((timeline) => !excluded.has(timeline.segmentId)),
-      optOuts,
-    )
-      .filter((interval) => interval.to === null)
-      .map((interval) => ({ segmentId: interval.segmentId, slug: interval.slug, addedAt: interval.from }));
   }
 
   private reload(): Promise<void> {

@@ -1,8 +1,6 @@
 // Segments and their members, from the read model.
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import type { UserCommandsDeps } from '../commands/userCommands';
-import { PercentageSegmentCache, percentageVersion } from './percentageSegments';
 
 const segmentRow = z.object({
   segment_id: z.string(),
@@ -37,7 +35,7 @@ const memberCount = (now: Date) => sql.fragment`
   (SELECT count(*) FROM memberships m
    WHERE m.segment_id = s.segment_id AND (m.expires_at IS NULL OR m.expires_at > ${now.toISOString()}::timestamptz))`;
 
-export async function liveSegments(db: CommonQueryMethods, now: Date): Promise<SegmentView[]> {
+export async function listSegments(db: CommonQueryMethods, now: Date): Promise<SegmentView[]> {
   const rows = await db.any(sql.type(segmentRow)`
     SELECT s.segment_id::text, s.slug, s.description, s.auto_assign_percent::text, s.created_at,
            ${memberCount(now)} AS member_count
@@ -75,24 +73,5 @@ export async function membersOf(
   return {
     members: page.map((row) => ({ userId: row.user_id, addedAt: row.added_at, expiresAt: row.expires_at })),
     nextAfter: rows.length > options.limit ? page[page.length - 1]!.user_id : null,
-  };
-}
-
-/**
- * The read-model side of a write's answer (`UserCommandsDeps.responseView`): which of the user's
- * segments were deleted, and the version of the percentage data, in one query and one snapshot;
- * then the percentage segments that include the user, from the cache at that version.
- */
-export function createResponseView(db: CommonQueryMethods, percentageSegments: PercentageSegmentCache): UserCommandsDeps['responseView'] {
-  return async (userId, segmentIds, excluded) => {
-    const row = await db.one(sql.type(z.object({ deleted: z.array(z.string()), version: z.string() }))`
-      SELECT ARRAY(SELECT segment_id::text FROM segments
-                   WHERE deleted_at IS NOT NULL AND segment_id = ANY(${sql.array(segmentIds, 'uuid')})) AS deleted,
-             ${percentageVersion} AS version`);
-    const deleted = new Set(row.deleted);
-    // The user's stream already excluded their opt-outs; the cache adds the timelines.
-    const timelines = await percentageSegments.at(row.version);
-    const autoSegments = PercentageSegmentCache.autoMembershipsOf(userId, timelines, [], new Set([...excluded, ...deleted]));
-    return { deleted, autoSegments };
   };
 }

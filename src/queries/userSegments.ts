@@ -1,10 +1,12 @@
-// A user's active segments: explicit memberships from the read model and the percentage segments
-// that include the user, in one indexed query plus in-memory hashing.
+// A user's segments now: explicit memberships and opt-outs from the read model in one indexed
+// statement, the live percentage timelines from the cache, and the domain's one rule over them.
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import type { OptOut } from './autoMembership';
-import { PercentageSegmentCache } from './percentageSegments';
-import { bySlug } from '../domain/order';
+import type { OptOut } from '../domain/percentageMembership';
+import { userSegmentsAt, type ExplicitMembership, type UserSegment } from '../domain/userSegments';
+import type { PercentageSegmentCache } from './percentageSegments';
+
+export type { UserSegment } from '../domain/userSegments';
 
 const row = z.object({
   kind: z.enum(['manual', 'opt_out', 'version']),
@@ -15,13 +17,6 @@ const row = z.object({
   reason: z.string().nullable(),
   version: z.string().nullable(),
 });
-
-export interface UserSegment {
-  slug: string;
-  source: 'manual' | 'auto';
-  addedAt: Date;
-  expiresAt: Date | null;
-}
 
 export async function activeSegmentsOf(
   db: CommonQueryMethods,
@@ -34,28 +29,18 @@ export async function activeSegmentsOf(
     SELECT kind, segment_id, slug, at, expires_at, reason, version
     FROM user_segment_rows(${userId}, ${now.toISOString()}::timestamptz)`);
 
-  const manual: UserSegment[] = [];
-  const manualIds = new Set<string>();
+  const memberships: ExplicitMembership[] = [];
   const optOuts: OptOut[] = [];
   let version = '0';
   for (const r of rows) {
     if (r.kind === 'manual') {
-      manual.push({ slug: r.slug!, source: 'manual', addedAt: r.at!, expiresAt: r.expires_at });
-      manualIds.add(r.segment_id!);
+      memberships.push({ segmentId: r.segment_id!, slug: r.slug!, addedAt: r.at!, expiresAt: r.expires_at });
     } else if (r.kind === 'opt_out') {
       optOuts.push({ segmentId: r.segment_id!, at: r.at!, reason: r.reason as OptOut['reason'] });
     } else {
       version = r.version!;
     }
   }
-  // An explicit membership wins over the percentage: one entry per segment, source manual.
-  const auto: UserSegment[] = percentageSegments
-    ? PercentageSegmentCache.autoMembershipsOf(userId, await percentageSegments.at(version), optOuts, manualIds).map((m) => ({
-        slug: m.slug,
-        source: 'auto',
-        addedAt: m.addedAt,
-        expiresAt: null,
-      }))
-    : [];
-  return [...manual, ...auto].sort(bySlug);
+  const timelines = percentageSegments ? await percentageSegments.at(version) : [];
+  return userSegmentsAt({ userId, memberships, timelines, optOuts }, now);
 }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { format } from 'fast-csv';
-import type { Clock } from '../infra/clock';
+import type { Clock } from '../platform/clock';
 import type { MembershipChange, MembershipChangeSource } from './membershipChangeLog';
 import type { Period } from './period';
 import type { ReportStorage } from './reportStorage';

@@ -10,7 +10,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type DatabasePool, type DatabaseTransactionConnection, type FragmentSqlToken } from 'slonik';
 import type { EventStore, Position } from '../eventstore/eventStore';
-import { PostgresEventStore } from '../eventstore/postgres/postgresEventStore';
 import { userStream } from '../events/streams';
 import type { Period } from './period';
 
@@ -171,11 +170,12 @@ export async function readMembershipChangesFromStore(
 export type MembershipChangeSource = (query: MembershipChangeQuery, onBatch: OnBatch, options?: ReadOptions) => Promise<number>;
 
 /**
- * The reader for `store`: the `events` table directly when the store is the PostgreSQL one (on
- * this pool's database), the store's global order otherwise.
+ * The reader for `store`: its `events` table directly when it has one (the PostgreSQL store), the
+ * store's global order otherwise, sorted in a scratch table of the read model's database (`pool`).
  */
 export function membershipChangeSource(store: EventStore, pool: DatabasePool): MembershipChangeSource {
-  return store instanceof PostgresEventStore
-    ? (query, onBatch, options) => readMembershipChanges(pool, query, onBatch, options)
+  const table = store.eventsTable;
+  return table
+    ? (query, onBatch, options) => readMembershipChanges(table.pool, query, onBatch, options)
     : (query, onBatch, options) => readMembershipChangesFromStore(store, pool, query, onBatch, options);
 }

@@ -1,7 +1,7 @@
 // Runs the event-store contract against PostgreSQL always, and against EventStoreDB when
 // EVENTSTORE_CONNECTION_STRING names a server (e.g. `esdb://127.0.0.1:2113?tls=false`).
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
-import { closePool, createDatabasePool } from '../../src/infra/database';
+import { closePool, createDatabasePool } from '../../src/platform/database';
 import { createTestDatabase } from '../support/database';
 import { createEventStoreDbForTests, eventStoreDbConnectionString, newStreamPrefix } from '../support/eventStores';
 import { startTcpProxy } from '../support/tcpProxy';

@@ -1,6 +1,6 @@
 // Memberships are never lost or given to the wrong users under concurrent writers.
 import { createService } from '../../src/service';
-import { startTestService, type TestService } from '../support/testService';
+import { startTestService, type TestService, serviceParts } from '../support/testService';
 
 describe('concurrent writers', () => {
   let t: TestService;
@@ -28,7 +28,7 @@ describe('concurrent writers', () => {
 
   it('concurrent adds and removes across two service instances on one database lose nothing', async () => {
     // A second instance has its own in-process queue, so the two race through the event store.
-    const other = await createService({ pool: t.db.pool, databaseUrl: t.db.url, roles: new Set(['api']), store: t.createEventStore() });
+    const other = await createService({ ...serviceParts(t.db.pool, t.db.url), roles: new Set(['api']), store: t.createEventStore() });
     try {
       const slugs = ['RACE_A', 'RACE_B', 'RACE_C', 'RACE_D', 'RACE_E', 'RACE_F'];
       for (const slug of slugs) await t.request({ method: 'POST', url: '/segments', payload: { slug } });

@@ -1,10 +1,10 @@
 // Every row of the API's error table: the status, a problem+json body, and nothing changed.
 import type { InjectOptions } from 'fastify';
-import { closePool, createDatabasePool } from '../../src/infra/database';
+import { closePool, createDatabasePool } from '../../src/platform/database';
 import { createService } from '../../src/service';
 import { createTestDatabase } from '../support/database';
 import { startTcpProxy } from '../support/tcpProxy';
-import { startTestService, type TestService } from '../support/testService';
+import { startTestService, type TestService, serviceParts } from '../support/testService';
 
 describe('errors are problem+json and a failed request changes nothing', () => {
   let t: TestService;
@@ -255,7 +255,7 @@ describe('503 when the database does not answer', () => {
     const viaProxy = new URL(db.url);
     viaProxy.port = String(proxy.port);
     const pool = await createDatabasePool(viaProxy.toString());
-    const service = await createService({ pool, databaseUrl: viaProxy.toString(), roles: new Set(['api']) });
+    const service = await createService({ ...serviceParts(pool, viaProxy.toString()), roles: new Set(['api']) });
     try {
       expect((await service.app.inject({ method: 'POST', url: '/segments', payload: { slug: 'A' } })).statusCode).toBe(201);
       await proxy.cut();

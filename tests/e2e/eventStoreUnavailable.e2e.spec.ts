@@ -6,9 +6,10 @@ import path from 'node:path';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { createEventStore } from '../../src/eventstore/createEventStore';
-import { freePort } from '../../src/infra/embeddedPostgres';
+import { freePort } from '../../src/platform/embeddedPostgres';
 import { createService, type Service } from '../../src/service';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { serviceParts } from '../support/testService';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -31,7 +32,7 @@ describe('EventStoreDB unreachable', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     const store = createEventStore({ kind: 'eventstoredb', connectionString: await closedEventStoreDb() }, { pool: db.pool, databaseUrl: db.url });
-    service = await createService({ pool: db.pool, databaseUrl: db.url, roles: new Set(['api', 'projector', 'timer']), store });
+    service = await createService({ ...serviceParts(db.pool, db.url), roles: new Set(['api', 'projector', 'timer']), store });
     service.start();
     await service.app.ready();
   });

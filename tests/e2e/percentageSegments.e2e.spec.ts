@@ -1,9 +1,9 @@
 // Percentage segments over HTTP: PATCH, automatic membership on reads for any user id, raises and
 // lowers, opt-outs, explicit adds, deletion, and the same answers after a restart and a rebuild.
 import { sql } from 'slonik';
-import { isInRollout } from '../../src/domain/percentageRollout';
+import { isInPercentage } from '../../src/domain/percentage';
 import { createService } from '../../src/service';
-import { startTestService, type TestService } from '../support/testService';
+import { startTestService, type TestService, serviceParts } from '../support/testService';
 
 interface UserSegment {
   slug: string;
@@ -75,7 +75,7 @@ describe('percentage segments', () => {
     expect(seed).toMatch(/^[0-9a-f]{16}$/);
     const before = await t.snapshot();
     const members = await autoMembersOf('AVITO_VOICE_MESSAGES');
-    expect([...members]).toEqual(USERS.filter((userId) => isInRollout(seed, 10, userId)));
+    expect([...members]).toEqual(USERS.filter((userId) => isInPercentage(seed, 10, userId)));
     expect(members.size).toBeGreaterThan(35); // about 60 of 600
     const createdAt = (await t.request({ method: 'GET', url: '/segments/AVITO_VOICE_MESSAGES' })).json().createdAt;
     const [first] = members;
@@ -110,7 +110,7 @@ describe('percentage segments', () => {
 
   it('an explicit removal opts the user out for good, also after a raise to 100 %', async () => {
     const seed = await seedOf('AVITO_VOICE_MESSAGES');
-    const userId = USERS.find((id) => isInRollout(seed, 5, id))!;
+    const userId = USERS.find((id) => isInPercentage(seed, 5, id))!;
     optedOut = userId;
     const removal = await post(`/users/${userId}/segments`, { remove: ['AVITO_VOICE_MESSAGES'] });
     expect(removal.statusCode).toBe(200);
@@ -127,7 +127,7 @@ describe('percentage segments', () => {
     expect((await segmentsOf(other)).map((segment) => segment.source)).toEqual(['auto']);
     // Removing a user the percentage does not include, who is no member, changes nothing.
     await patch('/segments/AVITO_VOICE_MESSAGES', { autoAssignPercent: 5 });
-    const outsider = USERS.find((id) => !isInRollout(seed, 5, id))!;
+    const outsider = USERS.find((id) => !isInPercentage(seed, 5, id))!;
     const noop = await post(`/users/${outsider}/segments`, { remove: ['AVITO_VOICE_MESSAGES'] });
     expect(noop.json()).toMatchObject({ removed: [], version: 0 });
   });
@@ -135,7 +135,7 @@ describe('percentage segments', () => {
   it('an explicit add of an automatic member makes them a manual member', async () => {
     await t.settle();
     const seed = await seedOf('AVITO_VOICE_MESSAGES');
-    const userId = USERS.filter((id) => isInRollout(seed, 5, id) && id !== optedOut)[0]!;
+    const userId = USERS.filter((id) => isInPercentage(seed, 5, id) && id !== optedOut)[0]!;
     expect((await segmentsOf(userId)).map((segment) => segment.source)).toEqual(['auto']);
     const add = await post(`/users/${userId}/segments`, { add: ['AVITO_VOICE_MESSAGES'] });
     // Already in the segment, so not listed as added; the response shows the manual membership.
@@ -154,7 +154,7 @@ describe('percentage segments', () => {
   it('the user route answers with automatic segments too', async () => {
     await post('/segments', { slug: 'AVITO_DISCOUNT_30' });
     const seed = await seedOf('AVITO_VOICE_MESSAGES');
-    const userId = USERS.filter((id) => isInRollout(seed, 5, id) && id !== optedOut)[1]!;
+    const userId = USERS.filter((id) => isInPercentage(seed, 5, id) && id !== optedOut)[1]!;
     const response = await post(`/users/${userId}/segments`, { add: ['AVITO_DISCOUNT_30'] });
     expect(response.json().segments.map((s: UserSegment) => [s.slug, s.source])).toEqual([
       ['AVITO_DISCOUNT_30', 'manual'],
@@ -166,8 +166,8 @@ describe('percentage segments', () => {
     await post('/segments', { slug: 'BULK_AUTO', autoAssignPercent: 50 });
     await t.settle();
     const seed = await seedOf('BULK_AUTO');
-    const [kept, dropped] = USERS.filter((id) => isInRollout(seed, 50, id));
-    const outsider = USERS.find((id) => !isInRollout(seed, 50, id))!;
+    const [kept, dropped] = USERS.filter((id) => isInPercentage(seed, 50, id));
+    const outsider = USERS.find((id) => !isInPercentage(seed, 50, id))!;
     const response = await post('/segments/BULK_AUTO/members', { add: [kept], remove: [dropped, outsider] });
     expect(response.json()).toEqual({ added: 0, removed: 1 });
     await t.settle();
@@ -192,7 +192,7 @@ describe('percentage segments', () => {
     const before = await answers(t.request);
 
     // A restart: another service process over the same database, with an empty cache.
-    const restarted = await createService({ pool: t.db.pool, databaseUrl: t.db.url, roles: new Set(['api']) });
+    const restarted = await createService({ ...serviceParts(t.db.pool, t.db.url), roles: new Set(['api']) });
     await restarted.app.ready();
     try {
       expect(await answers((options) => restarted.app.inject(options))).toEqual(before);

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../src/infra/embeddedPostgres';
+import { freePort } from '../../src/platform/embeddedPostgres';
 
 const ROOT = path.resolve(__dirname, '../..');
 

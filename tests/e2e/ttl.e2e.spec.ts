@@ -5,7 +5,7 @@
 import type { InjectOptions } from 'fastify';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { systemClock } from '../../src/infra/clock';
+import { systemClock } from '../../src/platform/clock';
 import { startTestService, type TestService } from '../support/testService';
 import { DAY, HOUR, SECOND, TestClock } from '../support/testClock';
 

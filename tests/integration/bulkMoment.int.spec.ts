@@ -3,10 +3,11 @@
 // time the service reads streams: a real PostgreSQL store, observed through the port.
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
 import type { EventStore } from '../../src/eventstore/eventStore';
-import { applySchema } from '../../src/infra/database';
+import { applySchema } from '../../src/platform/database';
 import { createService, type Service } from '../../src/service';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { HOUR, TestClock } from '../support/testClock';
+import { serviceParts } from '../support/testService';
 
 describe('the moment of a bulk change', () => {
   let db: TestDatabase;
@@ -29,7 +30,7 @@ describe('the moment of a bulk change', () => {
         };
       },
     }) as EventStore;
-    service = await createService({ pool: db.pool, databaseUrl: db.url, roles: new Set(['api']), clock, store });
+    service = await createService({ ...serviceParts(db.pool, db.url), roles: new Set(['api']), clock, store });
     await service.app.ready();
   });
   afterAll(async () => {

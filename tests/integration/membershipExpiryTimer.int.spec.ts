@@ -7,11 +7,9 @@ import { z } from 'zod';
 import { createSegmentCommands, type SegmentCommands } from '../../src/commands/segmentCommands';
 import { createUserCommands, type UserCommands } from '../../src/commands/userCommands';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
-import { closePool, createDatabasePool, type DatabasePool } from '../../src/infra/database';
+import { closePool, createDatabasePool, type DatabasePool } from '../../src/platform/database';
 import { createReadModelProjection } from '../../src/projections/readModel/readModelProjection';
 import { ProjectionRunner } from '../../src/projections/runner';
-import { PercentageSegmentCache } from '../../src/queries/percentageSegments';
-import { createResponseView } from '../../src/queries/segments';
 import {
   createMembershipExpiryTimer,
   expireDueMemberships,
@@ -19,8 +17,8 @@ import {
   type MembershipExpiryTimer,
   type TickResult,
   type TimerLogger,
-} from '../../src/timers/membershipExpiryTimer';
-import { isConnectionError } from '../../src/infra/pgErrors';
+} from '../../src/processes/membershipExpiryTimer';
+import { isConnectionError } from '../../src/platform/pgErrors';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { startTcpProxy } from '../support/tcpProxy';
 import { DAY, HOUR, TestClock } from '../support/testClock';
@@ -50,7 +48,7 @@ let b: Instance;
 
 async function instance(pool: DatabasePool): Promise<Instance> {
   const store = new PostgresEventStore(pool, { connectionString: db.url, pollIntervalMs: 50 });
-  const users = createUserCommands({ store, clock, responseView: createResponseView(pool, new PercentageSegmentCache(pool)) });
+  const users = createUserCommands({ store, clock });
   const errors: object[] = [];
   const logger: TimerLogger = { debug() {}, info() {}, warn() {}, error: (object) => errors.push(object) };
   const deps: ExpiryDeps = { pool, userCommands: users, logger, batchSize: 50 };

@@ -1,7 +1,7 @@
 // The cache of percentage segments against a real PostgreSQL: a read is one database call however
 // many percentage segments exist, and a change of a percentage reaches the next read.
 import type { DatabasePool } from 'slonik';
-import { isInRollout } from '../../src/domain/percentageRollout';
+import { isInPercentage } from '../../src/domain/percentage';
 import { PercentageSegmentCache } from '../../src/queries/percentageSegments';
 import { activeSegmentsOf } from '../../src/queries/userSegments';
 import { startTestService, type TestService } from '../support/testService';
@@ -52,7 +52,7 @@ it('answers by the rule, with manual memberships and opt-outs, in one call', asy
   const segments = await activeSegmentsOf(db.pool, 7, new Date(), cache);
   expect(db.calls()).toBe(1);
   const expectedAuto = [...seeds]
-    .filter(([slug, seed]) => slug !== 'AUTO_50' && slug !== 'AUTO_49' && isInRollout(seed, Number(slug.slice(5)) * 2, 7))
+    .filter(([slug, seed]) => slug !== 'AUTO_50' && slug !== 'AUTO_49' && isInPercentage(seed, Number(slug.slice(5)) * 2, 7))
     .map(([slug]) => slug);
   expect(segments.filter((s) => s.source === 'auto').map((s) => s.slug).sort()).toEqual(expectedAuto.sort());
   expect(segments.filter((s) => s.source === 'manual').map((s) => s.slug).sort()).toEqual(['AUTO_50', 'AVITO_DISCOUNT_30']);
@@ -62,7 +62,7 @@ it('a PATCH of a percentage reaches the next read: the version in the read trigg
   const db = counting(t.db.pool);
   const cache = new PercentageSegmentCache(db.pool);
   const before = await activeSegmentsOf(db.pool, 12345, new Date(), cache);
-  expect(before.some((s) => s.slug === 'AUTO_1' && s.source === 'auto')).toBe(isInRollout((await cache.current()).find((x) => x.slug === 'AUTO_1')!.rolloutSeed, 2, 12345));
+  expect(before.some((s) => s.slug === 'AUTO_1' && s.source === 'auto')).toBe(isInPercentage((await cache.current()).find((x) => x.slug === 'AUTO_1')!.rolloutSeed, 2, 12345));
   await t.request({ method: 'PATCH', url: '/segments/AUTO_1', payload: { autoAssignPercent: 100 } });
   await t.request({ method: 'DELETE', url: '/segments/AUTO_2' });
   await t.settle();

@@ -10,13 +10,11 @@ import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventS
 import type { MembershipEvent } from '../../src/events/membershipEvents';
 import type { SegmentDeleted } from '../../src/events/segmentEvents';
 import { segmentStream, userStream } from '../../src/events/streams';
-import { systemClock } from '../../src/infra/clock';
+import { systemClock } from '../../src/platform/clock';
 import type { Projection } from '../../src/projections/projection';
 import { createReadModelProjection, READ_MODEL_PROJECTION } from '../../src/projections/readModel/readModelProjection';
 import { ProjectionRunner, type RunnerLogger, type RunnerState } from '../../src/projections/runner';
-import { createSegmentDeletionSweep, type SegmentDeletionSweep } from '../../src/projections/segmentDeletionSweep';
-import { PercentageSegmentCache } from '../../src/queries/percentageSegments';
-import { createResponseView } from '../../src/queries/segments';
+import { createSegmentDeletionSweep, type SegmentDeletionSweep } from '../../src/processes/segmentDeletionSweep';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 const meta = { actor: 'tests', source: 'api' } as const;
@@ -32,7 +30,7 @@ const runners: ProjectionRunner[] = [];
 const stores: PostgresEventStore[] = [];
 
 function userCommandsOver(eventStore: EventStore): UserCommands {
-  return createUserCommands({ store: eventStore, clock: systemClock, responseView: createResponseView(db.pool, new PercentageSegmentCache(db.pool)) });
+  return createUserCommands({ store: eventStore, clock: systemClock });
 }
 
 function startRunner(options: { projection?: Projection; store?: EventStore; onBatchCommitted?: () => void } = {}): ProjectionRunner {

@@ -1,7 +1,7 @@
 // A fresh database with the service's schema for one test file.
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { applySchema, closePool, createDatabasePool, type DatabasePool } from '../../src/infra/database';
+import { applySchema, closePool, createDatabasePool, type DatabasePool } from '../../src/platform/database';
 
 export interface TestDatabase {
   url: string;

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/infra/embeddedPostgres';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/platform/embeddedPostgres';
 
 declare global {
   // eslint-disable-next-line no-var

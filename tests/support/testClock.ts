@@ -1,5 +1,5 @@
 // A clock the test moves by hand, so that days of TTL pass in no time.
-import type { Clock } from '../../src/infra/clock';
+import type { Clock } from '../../src/platform/clock';
 
 export class TestClock implements Clock {
   private current: number;

@@ -1,14 +1,17 @@
 // The whole service (all roles) on a fresh test database, driven through fastify's inject.
+import os from 'node:os';
+import path from 'node:path';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import { sql } from 'slonik';
+import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import type { Role } from '../../src/config';
-import type { Clock } from '../../src/infra/clock';
+import type { Clock } from '../../src/platform/clock';
 import { createService, type Service, type ServiceOptions } from '../../src/service';
 import type { EventStore } from '../../src/eventstore/eventStore';
 import { comparePositions } from '../../src/eventstore/position';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
 import { readCheckpoint } from '../../src/projections/checkpoints';
+import { LocalReportStorage } from '../../src/reports/localReportStorage';
 import { READ_MODEL_PROJECTION } from '../../src/projections/readModel/readModelProjection';
 import { createTestDatabase, type TestDatabase } from './database';
 import {
@@ -33,10 +36,16 @@ export interface TestService {
   close(): Promise<void>;
 }
 
+const testReportStorage = () => new LocalReportStorage(path.join(os.tmpdir(), 'segments-reports'), 'http://127.0.0.1:8080');
+
+/** The parts a service is built from besides its roles, as server.ts builds them, for tests that build one themselves. */
+export function serviceParts(pool: DatabasePool, databaseUrl: string): Pick<ServiceOptions, 'pool' | 'store' | 'reportStorage'> {
+  return { pool, store: new PostgresEventStore(pool, { connectionString: databaseUrl }), reportStorage: testReportStorage() };
+}
+
 export async function startTestService(
-  options: { roles?: Role[]; clock?: Clock } & Pick<
-    ServiceOptions,
-    'apiTokens' | 'bodyLimitBytes' | 'batchSize' | 'ttlSweepSchedule' | 'reportStorage' | 'reportUrlExpirySeconds'
+  options: { roles?: Role[]; clock?: Clock } & Partial<
+    Pick<ServiceOptions, 'apiTokens' | 'bodyLimitBytes' | 'batchSize' | 'ttlSweepSchedule' | 'reportStorage' | 'reportUrlExpirySeconds'>
   > = {},
 ): Promise<TestService> {
   const db = await createTestDatabase({ poolSize: 20 });
@@ -51,14 +60,14 @@ export async function startTestService(
   const createEventStore = (): EventStore => (recording ? new RecordingEventStore(storeClient(), recording) : storeClient());
   const service = await createService({
     pool: db.pool,
-    databaseUrl: db.url,
-    store: recording,
+    store: recording ?? storeClient(),
     roles: new Set(options.roles ?? ['api', 'projector', 'timer']),
     clock: options.clock,
     apiTokens: options.apiTokens,
     bodyLimitBytes: options.bodyLimitBytes,
     batchSize: options.batchSize,
-    reportStorage: options.reportStorage,
+    // Local reports under the system's temp folder, linked as a service on the default port would link them.
+    reportStorage: options.reportStorage ?? testReportStorage(),
     reportUrlExpirySeconds: options.reportUrlExpirySeconds,
     ttlSweepSchedule: options.ttlSweepSchedule,
   });

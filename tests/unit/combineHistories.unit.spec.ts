@@ -1,4 +1,4 @@
-import { combineHistories, type HistoryEntry } from '../../src/queries/history';
+import { combineHistories, type HistoryEntry } from '../../src/domain/membershipHistory';
 
 const at = (day: number) => new Date(Date.UTC(2023, 7, day));
 const entry = (day: number, operation: 'added' | 'removed', reason: HistoryEntry['reason'], slug = 'S'): HistoryEntry => ({

@@ -1,4 +1,5 @@
-import { eventIdFor, uuidV5 } from '../../src/commands/eventIds';
+import { v5 as uuidV5 } from 'uuid';
+import { eventIdFor } from '../../src/commands/eventIds';
 
 describe('event ids derived from the request', () => {
   it('computes RFC 9562 version 5 UUIDs (the DNS namespace example)', () => {

@@ -1,7 +1,8 @@
 // Commands around percentage segments: PATCH of a segment, and explicit adds and removals of
 // users whom a percentage includes (given events, when a command, then these events).
-import { decideSegment, evolveSegment, initialSegmentState } from '../../src/commands/segment';
-import { changedSegments, decideUser, evolveUser, initialUserState, type LiveSegment, type UserCommand } from '../../src/commands/userMemberships';
+import { decideSegment, evolveSegment, initialSegmentState } from '../../src/domain/segment';
+import { changedSegments, decideUser, type UserCommand } from '../../src/domain/decideUser';
+import { evolveUser, initialUserState, type LiveSegment } from '../../src/domain/userMemberships';
 import { SegmentNotFoundError } from '../../src/domain/errors';
 import type { MembershipEvent } from '../../src/events/membershipEvents';
 import type { SegmentEvent } from '../../src/events/segmentEvents';
@@ -55,7 +56,7 @@ describe('UpdateSegment', () => {
 
 describe('explicit changes of users a percentage includes', () => {
   // Seed a1b2c3d4e5f60718: user 1004 is in bucket 1420, user 1000 in bucket 9568.
-  const VOICE_20: LiveSegment = { slug: 'AVITO_VOICE_MESSAGES', segmentId: SEGMENT_ID, rollout: { seed: 'a1b2c3d4e5f60718', percent: 20 } };
+  const VOICE_20: LiveSegment = { slug: 'AVITO_VOICE_MESSAGES', segmentId: SEGMENT_ID, percentage: { seed: 'a1b2c3d4e5f60718', percent: 20 } };
   const IN = 1004;
   const OUT = 1000;
   const update = (userId: number, add: string[], remove: string[]): UserCommand => ({

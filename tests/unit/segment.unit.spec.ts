@@ -5,7 +5,7 @@ import {
   initialSegmentState,
   type CreateSegment,
   type SegmentCommand,
-} from '../../src/commands/segment';
+} from '../../src/domain/segment';
 import { SegmentAlreadyExistsError, SegmentNotFoundError } from '../../src/domain/errors';
 import type { SegmentEvent } from '../../src/events/segmentEvents';
 

@@ -1,15 +1,7 @@
 // The user aggregate, given the user's past events, when a command arrives with the segments live
 // at that moment, then these events (or this error).
-import {
-  activeMemberships,
-  decideUser,
-  evolveUser,
-  initialUserState,
-  type AddEntry,
-  type LiveSegment,
-  type UpdateUserSegments,
-  type UserCommand,
-} from '../../src/commands/userMemberships';
+import { decideUser, type AddEntry, type UpdateUserSegments, type UserCommand } from '../../src/domain/decideUser';
+import { activeMemberships, evolveUser, initialUserState, type LiveSegment } from '../../src/domain/userMemberships';
 import { ExpiryNotInFutureError, UnknownSegmentsError } from '../../src/domain/errors';
 import type {
   MembershipAdded,

@@ -3,10 +3,11 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { SegmentNotFoundError } from '../../domain/errors';
 import { formatPosition, START_POSITION } from '../../eventstore/position';
-import { liveSegment, liveSegments, membersOf, type SegmentView } from '../../queries/segments';
+import { liveSegment, listSegments, membersOf, type SegmentView } from '../../queries/segments';
+import { commandMetadata } from '../commandMetadata';
 import type { AppDeps } from '../deps';
 import { POSITION_HEADER } from '../readYourWrites';
-import type { Clock } from '../../infra/clock';
+import type { Clock } from '../../platform/clock';
 import {
   checkExpiry,
   expiresAtSchema,
@@ -118,7 +119,7 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
       const { slug, description, autoAssignPercent } = request.body;
       const { segment, position } = await deps.segmentCommands.createSegment(
         { slug, description: description ?? null, autoAssignPercent: autoAssignPercent ?? null },
-        { actor: request.actor, requestId: request.id, source: 'api' },
+        commandMetadata(request),
       );
       return reply
         .status(201)
@@ -138,7 +139,7 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
       },
     },
     async () => {
-      const segments = await liveSegments(deps.readModel, deps.clock.now());
+      const segments = await listSegments(deps.readModel, deps.clock.now());
       return { segments: segments.map((segment) => ({ ...segmentJson(segment), memberCount: segment.memberCount })) };
     },
   );
@@ -178,7 +179,7 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
     async (request, reply) => {
       const { segment, position } = await deps.segmentCommands.updateSegment(
         { slug: request.params.slug, ...request.body },
-        { actor: request.actor, requestId: request.id, source: 'api' },
+        commandMetadata(request),
       );
       // The segment as GET /segments/{slug} shows it; a PATCH changes no explicit membership, so
       // the read model's count is current even before it applies this change.
@@ -201,11 +202,7 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
       },
     },
     async (request, reply) => {
-      const position = await deps.segmentCommands.deleteSegment(request.params.slug, {
-        actor: request.actor,
-        requestId: request.id,
-        source: 'api',
-      });
+      const position = await deps.segmentCommands.deleteSegment(request.params.slug, commandMetadata(request));
       return reply.status(204).header(POSITION_HEADER, formatPosition(position)).send(null);
     },
   );
@@ -269,7 +266,7 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
     async (request, reply) => {
       const result = await deps.userCommands.updateSegmentMembers(
         { slug: request.params.slug, add: request.body.add, remove: request.body.remove, expiry: expirySpecOf(request.body) },
-        { actor: request.actor, requestId: request.id, source: 'api' },
+        commandMetadata(request),
       );
       reply.header(POSITION_HEADER, formatPosition(result.position ?? START_POSITION));
       return { added: result.added, removed: result.removed };

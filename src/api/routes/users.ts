@@ -3,10 +3,12 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { formatPosition, START_POSITION } from '../../eventstore/position';
 import { historyOf, segmentsAt } from '../../queries/history';
+import type { UserSegment } from '../../domain/userSegments';
 import { activeSegmentsOf } from '../../queries/userSegments';
+import { commandMetadata } from '../commandMetadata';
 import type { AppDeps } from '../deps';
 import { POSITION_HEADER, readYourWritesHeaders } from '../readYourWrites';
-import type { Clock } from '../../infra/clock';
+import type { Clock } from '../../platform/clock';
 import {
   checkExpiry,
   expiresAtSchema,
@@ -22,9 +24,15 @@ import {
   userIdSchema,
   userSegmentSchema,
 } from '../schemas';
-import { bySlug } from '../../domain/order';
 
 const MAX_LIST = 1_000;
+
+const toUserSegmentJson = (segment: UserSegment) => ({
+  slug: segment.slug,
+  source: segment.source,
+  addedAt: segment.addedAt.toISOString(),
+  expiresAt: segment.expiresAt?.toISOString() ?? null,
+});
 
 /** A slug, or a slug with the membership's end; `expiresAt` is checked against the service's clock. */
 const addEntry = (clock: Clock) =>
@@ -127,31 +135,12 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
           remove: request.body.remove,
           expectedVersion: request.body.expectedVersion,
         },
-        { actor: request.actor, requestId: request.id, source: 'api' },
+        commandMetadata(request),
       );
+      const segments = await deps.segmentsAfterWrite(userId, result.state, result.decidedAt);
       const position = formatPosition(result.position ?? START_POSITION);
       reply.header(POSITION_HEADER, position);
-      return {
-        userId,
-        added: result.added,
-        removed: result.removed,
-        segments: [
-          ...result.memberships.map((membership) => ({
-            slug: membership.slug,
-            source: 'manual' as const,
-            addedAt: membership.addedAt,
-            expiresAt: membership.expiresAt,
-          })),
-          ...result.autoSegments.map((auto) => ({
-            slug: auto.slug,
-            source: 'auto' as const,
-            addedAt: auto.addedAt.toISOString(),
-            expiresAt: null,
-          })),
-        ].sort(bySlug),
-        version: result.version,
-        position,
-      };
+      return { userId, added: result.added, removed: result.removed, segments: segments.map(toUserSegmentJson), version: result.version, position };
     },
   );
 
@@ -175,15 +164,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
         at === undefined
           ? await activeSegmentsOf(deps.readModel, userId, deps.clock.now(), deps.percentageSegments)
           : await segmentsAt(deps.readModel, userId, new Date(at));
-      return {
-        userId,
-        segments: segments.map((segment) => ({
-          slug: segment.slug,
-          source: segment.source,
-          addedAt: segment.addedAt.toISOString(),
-          expiresAt: segment.expiresAt?.toISOString() ?? null,
-        })),
-      };
+      return { userId, segments: segments.map(toUserSegmentJson) };
     },
   );
 

@@ -1,4 +1,5 @@
 // LISTEN for the events table's append notifications: a hint that wakes subscribers early.
+import { sleep } from '../../platform/sleep';
 import { Client } from 'pg';
 
 const CHANNEL = 'events_appended';
@@ -68,15 +69,11 @@ export class AppendListener {
 }
 
 /** Resolves on a notification, after `timeoutMs`, or when the signal aborts, whichever is first. */
-export function waitForAppend(wake: Promise<void>, timeoutMs: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, timeoutMs);
-    signal.addEventListener('abort', done, { once: true });
-    void wake.then(done);
-  });
+export async function waitForAppend(wake: Promise<void>, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const woken = new AbortController();
+  const end = () => woken.abort();
+  signal.addEventListener('abort', end, { once: true });
+  void wake.then(end);
+  await sleep(timeoutMs, woken.signal);
+  signal.removeEventListener('abort', end);
 }

@@ -1,11 +1,13 @@
 // The PostgreSQL adapter of the event-store port: one `events` table, see infra/sql/schema.sql.
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
+import { isConnectionError, uniqueViolationConstraint } from '../../platform/pgErrors';
 import {
   EventStoreUnavailableError,
   WrongExpectedRevisionError,
   type AppendResult,
   type EventStore,
+  type EventsTable,
   type ExpectedRevision,
   type NewEvent,
   type Position,
@@ -13,52 +15,10 @@ import {
   type StreamWrite,
   type SubscribeOptions,
 } from '../eventStore';
-import { isConnectionError, uniqueViolationConstraint } from '../../infra/pgErrors';
+import { START_POSITION } from '../position';
 import { AppendListener, waitForAppend } from './appendListener';
 import { pauseAfterDrop, type ResubscribeOptions } from '../resubscribe';
-
-const recordedRow = z.object({
-  event_id: z.string(),
-  stream_id: z.string(),
-  stream_position: z.number(),
-  global_position: z.number(),
-  // Aliased: an output column named transaction_id would make ORDER BY sort the text, not the xid.
-  transaction_text: z.string(),
-  type: z.string(),
-  data: z.unknown(),
-  metadata: z.record(z.unknown()),
-  created_at: z.date(),
-});
-
-const appendedRow = z.object({
-  stream_id: z.string(),
-  stream_position: z.number(),
-  global_position: z.number(),
-  transaction_id: z.string(),
-});
-
-const RECORDED_COLUMNS = sql.fragment`
-  event_id::text, stream_id, stream_position, global_position, transaction_id::text AS transaction_text,
-  type, data, metadata, created_at`;
-
-function toRecorded(row: z.infer<typeof recordedRow>): RecordedEvent {
-  return {
-    id: row.event_id,
-    stream: row.stream_id,
-    revision: row.stream_position,
-    position: { commit: BigInt(row.transaction_text), prepare: BigInt(row.global_position) },
-    type: row.type,
-    data: row.data,
-    metadata: row.metadata,
-    recordedAt: row.created_at,
-  };
-}
-
-function expectedAsRevision(expected: ExpectedRevision): number | null {
-  if (expected === 'any') return null;
-  if (expected === 'no_stream') return -1;
-  return expected;
-}
+import { appendedRow, expectedAsRevision, RECORDED_COLUMNS, recordedRow, resultsOf, storedIdRow, toRecorded } from './eventRows';
 
 export interface PostgresEventStoreOptions extends ResubscribeOptions {
   /** Used for LISTEN; the pool cannot hold a connection for notifications. */
@@ -164,7 +124,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   async readAll(options: { from?: Position; limit: number }): Promise<RecordedEvent[]> {
-    const from = options.from ?? { commit: 0n, prepare: 0n };
+    const from = options.from ?? START_POSITION;
     // Only transactions older than every running one: a transaction that committed late cannot
     // slip in behind a position a reader has already passed.
     const rows = await this.pool.any(sql.type(recordedRow)`
@@ -212,6 +172,19 @@ export class PostgresEventStore implements EventStore {
       }
       await waitForAppend(wake, this.pollIntervalMs, options.signal);
     }
+  }
+
+  /** The events are rows of `events` in this pool's database: readers may query them directly. */
+  get eventsTable(): EventsTable {
+    return { pool: this.pool };
+  }
+
+  async countEventsAfter(from: Position, limit: number): Promise<number> {
+    return this.pool.oneFirst(sql.type(z.object({ count: z.number() }))`
+      SELECT count(*)::int8 AS count FROM (
+        SELECT 1 FROM events
+        WHERE (transaction_id, global_position) > (${from.commit.toString()}::xid8, ${from.prepare.toString()}::int8)
+        LIMIT ${limit}) pending`);
   }
 
   async ping(): Promise<void> {
@@ -265,19 +238,3 @@ export class PostgresEventStore implements EventStore {
     return resultsOf(writes, rows);
   }
 }
-
-const storedIdRow = appendedRow.extend({ event_id: z.string() });
-
-function resultsOf(writes: readonly StreamWrite[], rows: readonly z.infer<typeof appendedRow>[]): AppendResult[] {
-  const lastByStream = new Map<string, z.infer<typeof appendedRow>>();
-  for (const row of rows) lastByStream.set(row.stream_id, row);
-  return writes.map((write) => {
-    const last = lastByStream.get(write.stream)!;
-    return {
-      stream: write.stream,
-      revision: last.stream_position,
-      position: { commit: BigInt(last.transaction_id), prepare: BigInt(last.global_position) },
-    };
-  });
-}
-

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { RecordedEvent } from '../../eventstore/eventStore';
 import type { AutoMembershipOptedOut, MembershipEvent } from '../../events/membershipEvents';
 import type { SegmentEvent } from '../../events/segmentEvents';
-import { rolloutSeedOf } from '../../domain/percentageRollout';
+import { rolloutSeedOf } from '../../domain/percentage';
 import type { Projection } from '../projection';
 
 export const READ_MODEL_PROJECTION = 'read_model';

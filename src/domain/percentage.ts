@@ -54,7 +54,7 @@ export function thresholdOf(percent: number): number {
   return Math.round(percent * 100);
 }
 
-export function isInRollout(rolloutSeed: string, percent: number | null, userId: number): boolean {
+export function isInPercentage(rolloutSeed: string, percent: number | null, userId: number): boolean {
   return percent !== null && bucketOf(rolloutSeed, userId) < thresholdOf(percent);
 }
 

@@ -1,7 +1,7 @@
 // The segment aggregate: create, update and delete a segment, decided from its stream alone.
-import { SegmentAlreadyExistsError, SegmentNotFoundError } from '../domain/errors';
+import { SegmentAlreadyExistsError, SegmentNotFoundError } from './errors';
 import type { SegmentEvent } from '../events/segmentEvents';
-import { rolloutSeedOf } from '../domain/percentageRollout';
+import { rolloutSeedOf } from './percentage';
 
 export type SegmentState =
   | { status: 'absent' }

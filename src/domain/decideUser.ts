@@ -1,39 +1,8 @@
-// The user aggregate: a user's explicit memberships and opt-outs of percentage segments, decided
-// from the user's stream and the segments the command names.
-import { ExpiryNotInFutureError, UnknownSegmentsError } from '../domain/errors';
-import { isInRollout } from '../domain/percentageRollout';
+// The user aggregate's decisions: what a command changes in a user's memberships, decided from
+// the user's state and the segments the command names.
 import type { AddReason, MembershipEvent, MembershipRemoved } from '../events/membershipEvents';
-import { bySlug } from '../domain/order';
-
-export interface Membership {
-  segmentId: string;
-  slug: string;
-  addedAt: string;
-  expiresAt: string | null;
-}
-
-export interface UserState {
-  /** Keyed by segmentId: a re-created slug is a different segment. */
-  memberships: ReadonlyMap<string, Membership>;
-  /** Percentage segments (by segmentId) this user was explicitly removed from: never auto again. */
-  optedOut: ReadonlySet<string>;
-}
-
-export const initialUserState: UserState = { memberships: new Map(), optedOut: new Set() };
-
-/** A segment as the command sees it: live now, with its current id. */
-export interface LiveSegment {
-  segmentId: string;
-  slug: string;
-  /** Set when the segment takes a percentage of all users automatically. */
-  rollout?: { seed: string; percent: number } | null;
-}
-
-/** Whether the percentage of this segment includes the user now (and the user has not opted out). */
-export function isAutoMember(state: UserState, segment: LiveSegment, userId: number): boolean {
-  if (!segment.rollout || state.optedOut.has(segment.segmentId)) return false;
-  return isInRollout(segment.rollout.seed, segment.rollout.percent, userId);
-}
+import { ExpiryNotInFutureError, UnknownSegmentsError } from './errors';
+import { isActive, isPercentageMember, type LiveSegment, type Membership, type UserState } from './userMemberships';
 
 /** How an add sets the membership's end: a TTL counted from the decision, or a moment (null: never). */
 export type ExpirySpec = { ttlSeconds: number } | { expiresAt: string | null };
@@ -66,10 +35,6 @@ export interface UserDecisionContext {
   now: Date;
   /** Live segments by slug; a slug the command names and this lacks does not exist. */
   segments: ReadonlyMap<string, LiveSegment>;
-}
-
-export function isActive(membership: Membership, now: Date): boolean {
-  return membership.expiresAt === null || Date.parse(membership.expiresAt) > now.getTime();
 }
 
 export function decideUser(command: UserCommand, state: UserState, context: UserDecisionContext): MembershipEvent[] {
@@ -128,7 +93,7 @@ function decideUpdate(
     if (decided.has(segment.segmentId)) continue;
     decided.add(segment.segmentId);
     const membership = activeMembershipOf(segment);
-    const auto = isAutoMember(state, segment, userId);
+    const auto = isPercentageMember(state, segment, userId);
     if (membership) {
       events.push({
         type: 'MembershipRemoved',
@@ -137,7 +102,7 @@ function decideUpdate(
     }
     // Removing a user from a percentage segment they are in keeps them out for good, also when a
     // later raise of the percentage would take their bucket in again.
-    if ((membership || auto) && segment.rollout && !state.optedOut.has(segment.segmentId)) {
+    if ((membership || auto) && segment.percentage && !state.optedOut.has(segment.segmentId)) {
       events.push({
         type: 'AutoMembershipOptedOut',
         data: { userId, segmentId: segment.segmentId, slug, reason, effectiveAt: now.toISOString() },
@@ -199,33 +164,6 @@ function expiry(userId: number, membership: Membership): MembershipRemoved {
   };
 }
 
-export function evolveUser(state: UserState, event: MembershipEvent): UserState {
-  if (event.type === 'AutoMembershipOptedOut') {
-    return { ...state, optedOut: new Set(state.optedOut).add(event.data.segmentId) };
-  }
-  const memberships = new Map(state.memberships);
-  switch (event.type) {
-    case 'MembershipAdded': {
-      const { segmentId, slug, addedAt, expiresAt } = event.data;
-      memberships.set(segmentId, { segmentId, slug, addedAt, expiresAt });
-      break;
-    }
-    case 'MembershipRemoved':
-      memberships.delete(event.data.segmentId);
-      break;
-    case 'MembershipExpiryChanged': {
-      const membership = memberships.get(event.data.segmentId);
-      if (membership) memberships.set(event.data.segmentId, { ...membership, expiresAt: event.data.expiresAt });
-      break;
-    }
-    default: {
-      const unhandled: never = event;
-      return unhandled;
-    }
-  }
-  return { ...state, memberships };
-}
-
 /**
  * What a decision changed for the caller: segments the user was not in before and is now
  * (`added`), and segments they were in, manually or by percentage, and left at their request
@@ -243,7 +181,7 @@ export function changedSegments(
   for (const event of events) {
     if (event.type === 'MembershipAdded') {
       const segment = bySegmentId.get(event.data.segmentId);
-      if (!segment || !isAutoMember(before, segment, userId)) added.push(event.data.slug);
+      if (!segment || !isPercentageMember(before, segment, userId)) added.push(event.data.slug);
     } else if (
       (event.type === 'MembershipRemoved' || event.type === 'AutoMembershipOptedOut') &&
       (event.data.reason === 'manual' || event.data.reason === 'bulk')
@@ -252,11 +190,4 @@ export function changedSegments(
     }
   }
   return { added, removed: [...removed] };
-}
-
-/** The user's active memberships at `now`, sorted by slug. */
-export function activeMemberships(state: UserState, now: Date): Membership[] {
-  return [...state.memberships.values()]
-    .filter((membership) => isActive(membership, now))
-    .sort(bySlug);
 }

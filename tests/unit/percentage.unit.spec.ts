@@ -1,7 +1,7 @@
 // Percentage assignment: the hash, the bucket rule and its documented test vectors.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUCKETS, bucketOf, isInRollout, murmur3x86_32, rolloutSeedOf, thresholdOf } from '../../src/domain/percentageRollout';
+import { BUCKETS, bucketOf, isInPercentage, murmur3x86_32, rolloutSeedOf, thresholdOf } from '../../src/domain/percentage';
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
@@ -54,16 +54,16 @@ describe('bucket rule', () => {
 
   it('a user is in when their bucket is below the threshold, not at it (no off-by-one)', () => {
     // Seed a1b2c3d4e5f60718 puts user 1004 in bucket 1420 (docs test vector).
-    expect(isInRollout('a1b2c3d4e5f60718', 14.2, 1004)).toBe(false);
-    expect(isInRollout('a1b2c3d4e5f60718', 14.21, 1004)).toBe(true);
-    expect(isInRollout('a1b2c3d4e5f60718', null, 1004)).toBe(false);
-    expect(isInRollout('a1b2c3d4e5f60718', 100, 1000)).toBe(true);
+    expect(isInPercentage('a1b2c3d4e5f60718', 14.2, 1004)).toBe(false);
+    expect(isInPercentage('a1b2c3d4e5f60718', 14.21, 1004)).toBe(true);
+    expect(isInPercentage('a1b2c3d4e5f60718', null, 1004)).toBe(false);
+    expect(isInPercentage('a1b2c3d4e5f60718', 100, 1000)).toBe(true);
   });
 
   it('over 100,000 user ids, 10 % takes 10 % ± 0.3 %', () => {
     for (const seed of ['a1b2c3d4e5f60718', '5f0e7c2b9d41a836', '0000000000000000']) {
       let inside = 0;
-      for (let userId = 1; userId <= 100_000; userId++) if (isInRollout(seed, 10, userId)) inside++;
+      for (let userId = 1; userId <= 100_000; userId++) if (isInPercentage(seed, 10, userId)) inside++;
       expect(Math.abs(inside / 100_000 - 0.1)).toBeLessThanOrEqual(0.003);
     }
   });
@@ -78,7 +78,7 @@ describe('bucket rule', () => {
   it('raising keeps every user who was in; lowering keeps only users who were in', () => {
     const seed = '5f0e7c2b9d41a836';
     const users = Array.from({ length: 20_000 }, (_, i) => i + 1);
-    const at = (percent: number) => new Set(users.filter((userId) => isInRollout(seed, percent, userId)));
+    const at = (percent: number) => new Set(users.filter((userId) => isInPercentage(seed, percent, userId)));
     const ten = at(10);
     const twenty = at(20);
     const five = at(5);

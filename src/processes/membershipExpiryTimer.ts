@@ -6,12 +6,12 @@ import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import type { UserCommands } from '../commands/userCommands';
-import type { ExpireMemberships } from '../commands/userMemberships';
-import type { EventMetadata } from '../events/metadata';
+import type { ExpireMemberships } from '../domain/decideUser';
+import type { CommandMetadata } from '../events/metadata';
 import { DEFAULT_TTL_SWEEP_SCHEDULE } from '../config';
-import type { Clock } from '../infra/clock';
-import { withTryAdvisoryLock } from '../infra/database';
-import { isUnavailable } from '../infra/pgErrors';
+import type { Clock } from '../platform/clock';
+import { withTryAdvisoryLock } from '../platform/database';
+import { isUnavailable } from '../platform/pgErrors';
 
 export interface TimerLogger {
   debug(object: object, message: string): void;
@@ -40,7 +40,7 @@ export interface ExpiryResult {
 export type TickResult = ExpiryResult | { skipped: 'busy' | 'locked' };
 
 const dueRow = z.object({ user_id: z.number(), segment_id: z.string(), expires_at: z.date() });
-const METADATA: Omit<EventMetadata, 'occurredAt'> = { actor: 'ttl-timer', source: 'timer' };
+const METADATA: CommandMetadata = { actor: 'ttl-timer', source: 'timer' };
 
 /**
  * Expires every membership due at `now`. Safe to run in several processes at once: each user's

@@ -3,10 +3,10 @@
 // Members who joined in a race with the deletion arrive here too, so nobody stays in a deleted segment.
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
-import { withTryAdvisoryLock } from '../infra/database';
-import type { UserCommand } from '../commands/userMemberships';
+import { withTryAdvisoryLock } from '../platform/database';
+import type { UserCommand } from '../domain/decideUser';
 import type { UserCommands } from '../commands/userCommands';
-import type { RunnerLogger } from './runner';
+import type { RunnerLogger } from '../projections/runner';
 
 const outboxRow = z.object({ user_id: z.number(), segment_id: z.string(), slug: z.string(), deleted_at: z.date() });
 

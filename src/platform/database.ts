@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'pg';
-import { createPool, sql, type DatabasePool } from 'slonik';
+import { createPool, sql, type DatabasePool, type DatabasePoolConnection } from 'slonik';
 import { z } from 'zod';
 
 export type { DatabasePool } from 'slonik';
@@ -62,12 +62,13 @@ export async function closePool(pool: DatabasePool): Promise<void> {
 /**
  * Runs `work` while holding the session advisory lock `name` on one of the pool's connections,
  * unless another session holds it: then `work` does not run. For work one instance at a time
- * should do (the expiry timer, the deletion sweep); their correctness never rests on the lock.
+ * should do: the projector (its checkpoint keeps it exact), the expiry timer and the deletion
+ * sweep (their correctness never rests on the lock).
  */
 export async function withTryAdvisoryLock<T>(
   pool: DatabasePool,
   name: string,
-  work: () => Promise<T>,
+  work: (connection: DatabasePoolConnection) => Promise<T>,
 ): Promise<{ locked: true; value: T } | { locked: false }> {
   return pool.connect(async (connection) => {
     const key = sql.fragment`hashtextextended(${name}, 0)`;
@@ -75,9 +76,10 @@ export async function withTryAdvisoryLock<T>(
       return { locked: false as const };
     }
     try {
-      return { locked: true as const, value: await work() };
+      return { locked: true as const, value: await work(connection) };
     } finally {
-      await connection.query(sql.unsafe`SELECT pg_advisory_unlock(${key})`);
+      // A connection that died took its session's lock with it.
+      await connection.query(sql.unsafe`SELECT pg_advisory_unlock(${key})`).catch(() => undefined);
     }
   });
 }

@@ -1,10 +1,10 @@
 // History of automatic membership against a real PostgreSQL: the projector records each segment's
-// percentage timeline and users' opt-outs; autoHistoryEntries and autoSegmentsAt answer "since when
+// percentage timeline and users' opt-outs; percentageHistoryOf and percentageSegmentsAt answer "since when
 // is this user in AVITO_VOICE_MESSAGES automatically" from them.
 import { sql } from 'slonik';
-import { bucketOf } from '../../src/domain/percentageRollout';
-import type { Clock } from '../../src/infra/clock';
-import { autoHistoryEntries, autoSegmentsAt, loadPercentageTimelines } from '../../src/queries/autoMembership';
+import { bucketOf } from '../../src/domain/percentage';
+import type { Clock } from '../../src/platform/clock';
+import { loadPercentageTimelines, percentageHistoryOf, percentageSegmentsAt } from '../../src/queries/percentageTimelines';
 import { historyOf } from '../../src/queries/history';
 import { startTestService, type TestService } from '../support/testService';
 
@@ -74,25 +74,25 @@ describe('percentage timelines', () => {
   });
 });
 
-describe('autoHistoryEntries', () => {
+describe('percentageHistoryOf', () => {
   it('a user under 5 % is in from the creation until the deletion', async () => {
-    expect(await autoHistoryEntries(t.db.pool, users.stays)).toEqual([entry('added', 'auto', t1), entry('removed', 'segment_deleted', t6)]);
+    expect(await percentageHistoryOf(t.db.pool, users.stays)).toEqual([entry('added', 'auto', t1), entry('removed', 'segment_deleted', t6)]);
   });
 
   it('a user between 5 % and 10 % is in from the creation until the lower', async () => {
-    expect(await autoHistoryEntries(t.db.pool, users.lowered)).toEqual([entry('added', 'auto', t1), entry('removed', 'auto', t4)]);
+    expect(await percentageHistoryOf(t.db.pool, users.lowered)).toEqual([entry('added', 'auto', t1), entry('removed', 'auto', t4)]);
   });
 
   it('a user between 10 % and 20 % is in from the raise until the lower', async () => {
-    expect(await autoHistoryEntries(t.db.pool, users.raised)).toEqual([entry('added', 'auto', t2), entry('removed', 'auto', t4)]);
+    expect(await percentageHistoryOf(t.db.pool, users.raised)).toEqual([entry('added', 'auto', t2), entry('removed', 'auto', t4)]);
   });
 
   it('an explicit removal ends it with reason manual', async () => {
-    expect(await autoHistoryEntries(t.db.pool, users.optedOut)).toEqual([entry('added', 'auto', t1), entry('removed', 'manual', t3)]);
+    expect(await percentageHistoryOf(t.db.pool, users.optedOut)).toEqual([entry('added', 'auto', t1), entry('removed', 'manual', t3)]);
   });
 
   it("a manual member's removal ends the automatic membership too, and history shows it once", async () => {
-    expect(await autoHistoryEntries(t.db.pool, users.manualAndAuto)).toEqual([entry('added', 'auto', t1), entry('removed', 'manual', t3)]);
+    expect(await percentageHistoryOf(t.db.pool, users.manualAndAuto)).toEqual([entry('added', 'auto', t1), entry('removed', 'manual', t3)]);
     const audit = await t.db.pool.anyFirst(sql.unsafe`
       SELECT operation || ' ' || reason FROM membership_audit WHERE user_id = ${users.manualAndAuto} ORDER BY global_position`);
     expect(audit).toEqual(['added manual', 'removed manual']);
@@ -105,17 +105,17 @@ describe('autoHistoryEntries', () => {
   });
 
   it('a user the percentage never reached has no entries', async () => {
-    expect(await autoHistoryEntries(t.db.pool, users.never)).toEqual([]);
+    expect(await percentageHistoryOf(t.db.pool, users.never)).toEqual([]);
   });
 
   it('from is inclusive and to exclusive', async () => {
-    expect(await autoHistoryEntries(t.db.pool, users.raised, { from: t2, to: t4 })).toEqual([entry('added', 'auto', t2)]);
-    expect(await autoHistoryEntries(t.db.pool, users.raised, { from: before(t4) })).toEqual([entry('removed', 'auto', t4)]);
+    expect(await percentageHistoryOf(t.db.pool, users.raised, { from: t2, to: t4 })).toEqual([entry('added', 'auto', t2)]);
+    expect(await percentageHistoryOf(t.db.pool, users.raised, { from: before(t4) })).toEqual([entry('removed', 'auto', t4)]);
   });
 });
 
-describe('autoSegmentsAt', () => {
-  const at = (userId: number, time: Date) => autoSegmentsAt(t.db.pool, userId, time);
+describe('percentageSegmentsAt', () => {
+  const at = (userId: number, time: Date) => percentageSegmentsAt(t.db.pool, userId, time);
   const voice = (addedAt: Date) => [{ slug: 'AVITO_VOICE_MESSAGES', source: 'auto', addedAt, expiresAt: null }];
 
   it('answers as it was at that moment', async () => {

@@ -1,0 +1,63 @@
+// Rows of the `events` table as the PostgreSQL adapter reads and writes them.
+import { sql } from 'slonik';
+import { z } from 'zod';
+import type { AppendResult, ExpectedRevision, RecordedEvent, StreamWrite } from '../eventStore';
+
+export const recordedRow = z.object({
+  event_id: z.string(),
+  stream_id: z.string(),
+  stream_position: z.number(),
+  global_position: z.number(),
+  // Aliased: an output column named transaction_id would make ORDER BY sort the text, not the xid.
+  transaction_text: z.string(),
+  type: z.string(),
+  data: z.unknown(),
+  metadata: z.record(z.unknown()),
+  created_at: z.date(),
+});
+
+export const appendedRow = z.object({
+  stream_id: z.string(),
+  stream_position: z.number(),
+  global_position: z.number(),
+  transaction_id: z.string(),
+});
+
+export const RECORDED_COLUMNS = sql.fragment`
+  event_id::text, stream_id, stream_position, global_position, transaction_id::text AS transaction_text,
+  type, data, metadata, created_at`;
+
+export function toRecorded(row: z.infer<typeof recordedRow>): RecordedEvent {
+  return {
+    id: row.event_id,
+    stream: row.stream_id,
+    revision: row.stream_position,
+    position: { commit: BigInt(row.transaction_text), prepare: BigInt(row.global_position) },
+    type: row.type,
+    data: row.data,
+    metadata: row.metadata,
+    recordedAt: row.created_at,
+  };
+}
+
+export function expectedAsRevision(expected: ExpectedRevision): number | null {
+  if (expected === 'any') return null;
+  if (expected === 'no_stream') return -1;
+  return expected;
+}
+
+export const storedIdRow = appendedRow.extend({ event_id: z.string() });
+
+export function resultsOf(writes: readonly StreamWrite[], rows: readonly z.infer<typeof appendedRow>[]): AppendResult[] {
+  const lastByStream = new Map<string, z.infer<typeof appendedRow>>();
+  for (const row of rows) lastByStream.set(row.stream_id, row);
+  return writes.map((write) => {
+    const last = lastByStream.get(write.stream)!;
+    return {
+      stream: write.stream,
+      revision: last.stream_position,
+      position: { commit: BigInt(last.transaction_id), prepare: BigInt(last.global_position) },
+    };
+  });
+}
+
