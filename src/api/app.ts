@@ -12,6 +12,7 @@ import { registerProblemHandlers } from './problems';
 import { registerReadYourWrites } from './readYourWrites';
 import { fastSerializerCompiler } from './serializer';
 import { healthRoutes } from './routes/health';
+import { memberRoutes } from './routes/members';
 import { reportRoutes } from './routes/reports';
 import { segmentRoutes } from './routes/segments';
 import { userRoutes } from './routes/users';
@@ -76,6 +77,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
   await app.register(healthRoutes, deps);
   await app.register(metricsRoutes, { ...deps, metrics });
   await app.register(segmentRoutes, deps);
+  await app.register(memberRoutes, deps);
   await app.register(userRoutes, deps);
   await app.register(reportRoutes, deps);
   return app;

@@ -8,23 +8,9 @@ import {
 } from '../../src/domain/segment';
 import { SegmentAlreadyExistsError, SegmentNotFoundError } from '../../src/domain/errors';
 import type { SegmentEvent } from '../../src/events/segmentEvents';
+import { givenFor } from '../support/decider';
 
-function given(history: SegmentEvent[]) {
-  const state = history.reduce(evolveSegment, initialSegmentState);
-  return {
-    when(command: SegmentCommand, now: Date) {
-      const decide = () => decideSegment(command, state, now);
-      return {
-        then(expected: SegmentEvent[]) {
-          expect(decide()).toEqual(expected);
-        },
-        thenThrows(errorClass: new (...args: never[]) => Error) {
-          expect(decide).toThrow(errorClass);
-        },
-      };
-    },
-  };
-}
+const given = givenFor({ initial: initialSegmentState, evolve: evolveSegment, decide: decideSegment });
 
 const SLUG = 'AVITO_VOICE_MESSAGES';
 const FIRST_ID = '6f1c2a4e-0000-4000-8000-000000000001';

@@ -10,28 +10,15 @@ import type {
   MembershipRemoved,
   RemovalReason,
 } from '../../src/events/membershipEvents';
+import { givenFor } from '../support/decider';
 
+const givenUser = givenFor({ initial: initialUserState, evolve: evolveUser, decide: decideUser });
+
+/** The command's context: its moment and the segments live then, by slug. */
 function given(history: MembershipEvent[]) {
-  const state = history.reduce(evolveUser, initialUserState);
   return {
-    when(command: UserCommand, now: Date, segments: readonly LiveSegment[] = []) {
-      const decide = () => decideUser(command, state, { now, segments: new Map(segments.map((segment) => [segment.slug, segment])) });
-      return {
-        then(expected: MembershipEvent[]) {
-          expect(decide()).toEqual(expected);
-        },
-        thenThrows<E extends Error>(errorClass: new (...args: never[]) => E, check?: (error: E) => void) {
-          let thrown: unknown;
-          try {
-            decide();
-          } catch (error) {
-            thrown = error;
-          }
-          expect(thrown).toBeInstanceOf(errorClass);
-          check?.(thrown as E);
-        },
-      };
-    },
+    when: (command: UserCommand, now: Date, segments: readonly LiveSegment[] = []) =>
+      givenUser(history).when(command, { now, segments: new Map(segments.map((segment) => [segment.slug, segment])) }),
   };
 }
 

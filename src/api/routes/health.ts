@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../deps';
-import { PROBLEM_CONTENT_TYPE, problemType } from '../problems';
+import { HttpProblem, problemType } from '../problems';
 import { problemSchema } from '../schemas';
 
 const check = z.object({ name: z.string(), ok: z.boolean(), detail: z.string().optional() });
@@ -23,20 +23,17 @@ export const healthRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =>
         response: { 200: z.object({ status: z.literal('ready'), checks: z.array(check) }), 503: problemSchema },
       },
     },
-    async (_request, reply) => {
+    async () => {
       const checks = await deps.readiness();
       const failing = checks.filter((item) => !item.ok);
       if (failing.length === 0) return { status: 'ready' as const, checks };
-      return reply
-        .status(503)
-        .type(PROBLEM_CONTENT_TYPE)
-        .send({
-          type: problemType('not-ready'),
-          title: 'Not ready',
-          status: 503,
-          detail: failing.map((item) => `${item.name}: ${item.detail ?? 'failing'}`).join('; '),
-          checks,
-        });
+      throw new HttpProblem({
+        type: problemType('not-ready'),
+        title: 'Not ready',
+        status: 503,
+        detail: failing.map((item) => `${item.name}: ${item.detail ?? 'failing'}`).join('; '),
+        checks,
+      });
     },
   );
 

@@ -1,20 +1,16 @@
 // The EventStoreDB adapter of the event-store port, on @eventstore/db-client (gRPC).
 import {
-  ANY,
   BACKWARDS,
   END,
   FORWARDS,
-  NO_STREAM,
   START,
   StreamNotFoundError,
   WrongExpectedVersionError,
   jsonEvent,
   streamNameFilter,
   type AllStreamResolvedEvent,
-  type AppendExpectedRevision,
   type EventStoreDBClient,
   type JSONType,
-  type ResolvedEvent,
 } from '@eventstore/db-client';
 import {
   EventStoreUnavailableError,
@@ -31,6 +27,9 @@ import {
 import { comparePositions } from '../position';
 import { pauseAfterDrop, type ResubscribeOptions } from '../resubscribe';
 import { SEGMENT_STREAM_PREFIX, USER_STREAM_PREFIX } from '../../events/streams';
+import { isUnreachable } from './isUnreachable';
+import { toRecorded, toServerExpected } from './recordedEvent';
+import { mapWithConcurrency } from './mapWithConcurrency';
 import { SubscriptionFeed } from './subscriptionFeed';
 
 export interface EventStoreDbOptions extends ResubscribeOptions {
@@ -44,9 +43,6 @@ export interface EventStoreDbOptions extends ResubscribeOptions {
   /** Streams read or appended at once by readStreams and appendMany. */
   concurrency?: number;
 }
-
-/** gRPC UNAVAILABLE and DEADLINE_EXCEEDED: the server did not answer. */
-const UNREACHABLE_GRPC_CODES = new Set([4, 14]);
 
 /** Client error types after which resubscribing is pointless. */
 const FATAL_ERROR_TYPES = new Set<unknown>(['access-denied', 'invalid-argument', 'unsupported']);
@@ -106,7 +102,7 @@ export class EventStoreDbEventStore implements EventStore {
       const events: RecordedEvent[] = [];
       try {
         for await (const resolved of this.client.readStream(this.prefix + stream, { fromRevision: START, direction: FORWARDS })) {
-          const recorded = this.toRecorded(resolved);
+          const recorded = toRecorded(resolved, this.prefix);
           if (recorded) events.push(recorded);
         }
       } catch (error) {
@@ -130,7 +126,7 @@ export class EventStoreDbEventStore implements EventStore {
       const read = this.client.readAll({ fromPosition: options.from ?? START, direction: FORWARDS });
       try {
         for await (const resolved of read) {
-          const recorded = this.toRecorded(resolved);
+          const recorded = toRecorded(resolved, this.prefix);
           if (!recorded || !this.isOurs(resolved)) continue;
           // Reading $all from a position includes the event at that position; the port excludes it.
           if (options.from && comparePositions(recorded.position, options.from) <= 0) continue;
@@ -171,7 +167,7 @@ export class EventStoreDbEventStore implements EventStore {
           }
           const batch: RecordedEvent[] = [];
           for (const resolved of item.events) {
-            const recorded = this.toRecorded(resolved);
+            const recorded = toRecorded(resolved, this.prefix);
             // Guard against a server that repeats the event at the starting position.
             if (!recorded || (from && comparePositions(recorded.position, from) <= 0)) continue;
             batch.push(recorded);
@@ -210,7 +206,7 @@ export class EventStoreDbEventStore implements EventStore {
   private async positionOf(stream: string, revision: bigint): Promise<Position> {
     const read = this.client.readStream(this.prefix + stream, { fromRevision: revision, direction: FORWARDS, maxCount: 1 });
     for await (const resolved of read) {
-      const recorded = this.toRecorded(resolved);
+      const recorded = toRecorded(resolved, this.prefix);
       if (recorded) return recorded.position;
     }
     throw new Error(`event ${revision} of ${stream} was appended but cannot be read back`);
@@ -219,24 +215,6 @@ export class EventStoreDbEventStore implements EventStore {
   private isOurs(resolved: AllStreamResolvedEvent): boolean {
     const name = resolved.event?.streamId;
     return name !== undefined && this.subscribedPrefixes.some((prefix) => name.startsWith(prefix));
-  }
-
-  private toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent): RecordedEvent | undefined {
-    const event = resolved.event;
-    if (!event || !event.isJson || !event.streamId.startsWith(this.prefix)) return undefined;
-    // Servers before 22.x leave positions out of stream reads; only $all reads need them exactly.
-    const position = event.position ?? { commit: resolved.commitPosition ?? 0n, prepare: resolved.commitPosition ?? 0n };
-    const metadata = event.metadata;
-    return {
-      id: event.id,
-      stream: event.streamId.slice(this.prefix.length),
-      revision: Number(event.revision),
-      position: { commit: position.commit, prepare: position.prepare },
-      type: event.type,
-      data: event.data,
-      metadata: isRecord(metadata) ? metadata : {},
-      recordedAt: event.created,
-    };
   }
 
   /** Runs a client call, turning "the server did not answer" into the port's unavailable error. */
@@ -248,42 +226,4 @@ export class EventStoreDbEventStore implements EventStore {
       throw error;
     }
   }
-}
-
-function toServerExpected(expected: ExpectedRevision): AppendExpectedRevision {
-  if (expected === 'any') return ANY;
-  if (expected === 'no_stream') return NO_STREAM;
-  return BigInt(expected);
-}
-
-function isUnreachable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'number' && UNREACHABLE_GRPC_CODES.has(code)) return true;
-  const type = (error as { type?: unknown }).type;
-  return type === 'unavailable' || type === 'deadline-exceeded' || type === 'timeout';
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
-}
-
-async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    // After the first failure no new item starts; the ones in flight finish.
-    while (!failure && next < items.length) {
-      const index = next++;
-      try {
-        results[index] = await work(items[index]!);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
-  return results;
 }
