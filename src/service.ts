@@ -6,6 +6,7 @@ import type { DatabasePool } from 'slonik';
 import { buildApp } from './api/app';
 import { createSegmentCommands } from './commands/segmentCommands';
 import { createUserCommands } from './commands/userCommands';
+import { createUserSnapshots } from './commands/userSnapshots';
 import { DEFAULT_REPORT_URL_EXPIRY_SECONDS, type ApiToken, type Role } from './config';
 import type { EventStore } from './eventstore/eventStore';
 import { createProjectionStatus } from './operations/projectionStatus';
@@ -58,7 +59,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const { pool, store, roles, reportStorage } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: 'silent' });
-  const userCommands = createUserCommands({ store, clock });
+  const userCommands = createUserCommands({ store, snapshots: createUserSnapshots(pool), clock });
   const percentageSegments = new PercentageSegmentCache(pool);
 
   let runner: ProjectionRunner | undefined;

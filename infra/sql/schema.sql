@@ -122,6 +122,19 @@ CREATE INDEX IF NOT EXISTS membership_expiry_changes_by_user
 
 -- History reports read the events appended since the start of their month (src/reports).
 CREATE INDEX IF NOT EXISTS events_created_at ON events (created_at);
+-- ---------------------------------------------------------------- command-side snapshots
+-- A user's state (explicit memberships and opt-outs) as folded from their stream up to `revision`,
+-- so that a command reads only the events after it, however long the stream has grown. A cache of
+-- the event store, not part of the read model: losing it costs one full read of the stream.
+CREATE TABLE IF NOT EXISTS user_state_snapshots (
+  user_id          bigint         NOT NULL PRIMARY KEY,
+  revision         bigint         NOT NULL,  -- the stream's last event folded in (0-based)
+  commit_position  numeric(20, 0) NOT NULL,  -- that event's position
+  prepare_position numeric(20, 0) NOT NULL,
+  state            jsonb          NOT NULL,
+  updated_at       timestamptz    NOT NULL DEFAULT now()
+);
+
 -- ---------------------------------------------------------------- percentage segments
 -- Every change of a segment's percentage, in event order: its creation with a percentage, each
 -- PATCH that changed the percentage (NULL: turned off), and the deletion of a segment that ever

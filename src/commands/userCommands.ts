@@ -1,10 +1,10 @@
-// Command handlers for a user's memberships: one read of the user's stream (with the streams of
-// the segments the command names, in the same round trip), decide, one append.
+// Command handlers for a user's memberships: the user's snapshot, one read of the events after it
+// (with the streams of the segments the command names, in the same round trip), decide, one append.
 import { changedSegments, decideUser, type AddEntry, type ExpirySpec, type UserCommand } from '../domain/decideUser';
 import { SegmentNotFoundError, VersionMismatchError } from '../domain/errors';
 import { evolveSegment, initialSegmentState, type SegmentState } from '../domain/segment';
-import { evolveUser, initialUserState, type LiveSegment, type UserState } from '../domain/userMemberships';
-import type { EventStore, ExpectedRevision, Position, RecordedEvent } from '../eventstore/eventStore';
+import { evolveUser, type LiveSegment, type UserState } from '../domain/userMemberships';
+import type { EventStore, Position, RecordedEvent, StreamWrite } from '../eventstore/eventStore';
 import { comparePositions } from '../eventstore/position';
 import type { MembershipEvent } from '../events/membershipEvents';
 import type { CommandMetadata } from '../events/metadata';
@@ -14,7 +14,9 @@ import type { Clock } from '../platform/clock';
 import { KeyedMutex } from '../platform/keyedMutex';
 import { toNewEvents } from './eventIds';
 import { retryOnConflict } from './retryOnConflict';
-import { expectedAfter, foldEvents } from './streamState';
+import { foldEvents } from './streamState';
+import { expectedRevisionOf, loadUsers, snapshotAfter, type LoadedUser } from './userStates';
+import type { UserSnapshot, UserSnapshots } from './userSnapshots';
 
 export interface UpdateUserSegmentsInput {
   userId: number;
@@ -62,6 +64,7 @@ export interface UserCommands {
 
 export interface UserCommandsDeps {
   store: EventStore;
+  snapshots: UserSnapshots;
   clock: Clock;
 }
 
@@ -69,7 +72,9 @@ export interface UserCommandsDeps {
 const READ_CHUNK = 5_000;
 
 export function createUserCommands(deps: UserCommandsDeps): UserCommands {
-  const { store, clock } = deps;
+  const { store, snapshots, clock } = deps;
+  // A snapshot is a cache: failing to store one costs a longer read later, never the command.
+  const saveSnapshots = (due: readonly UserSnapshot[]) => snapshots.save(due).catch(() => undefined);
   const mutex = new KeyedMutex();
 
   return {
@@ -78,13 +83,13 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
       const slugs = [...new Set([...input.add.map((entry) => entry.slug), ...input.remove])];
       return mutex.run(stream, () =>
         retryOnConflict(stream, async () => {
-          const streams = await store.readStreams([stream, ...slugs.map(segmentStream)]);
-          const history = streams.get(stream)!;
-          const version = history.length;
+          const { users, streams } = await loadUsers(store, snapshots, [input.userId], slugs.map(segmentStream));
+          const user = users.get(input.userId)!;
+          const { state } = user;
+          const version = user.revision + 1;
           if (input.expectedVersion !== undefined && input.expectedVersion !== version) {
             throw new VersionMismatchError(input.expectedVersion, version);
           }
-          const state = foldUser(history);
           const now = clock.now();
           const segments = namedLiveSegments(slugs, streams);
           const events = decideUser(
@@ -93,10 +98,11 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
             { now, segments },
           );
 
-          let position = history.length > 0 ? history[history.length - 1]!.position : null;
+          const after = events.reduce(evolveUser, state);
+          let position = user.position;
           let newVersion = version;
           if (events.length > 0) {
-            const expected = expectedAfter(history);
+            const expected = expectedRevisionOf(user);
             const appended = await store.append(
               stream,
               toNewEvents(events, { ...metadata, occurredAt: now.toISOString() }, { stream, expected }),
@@ -104,6 +110,8 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
             );
             position = appended.position;
             newVersion = appended.revision + 1;
+            const due = snapshotAfter(user, { events: events.length, ...appended }, after);
+            if (due) await saveSnapshots([due]);
           }
 
           const { added, removed } = changedSegments(events, state, segments, input.userId);
@@ -112,7 +120,7 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
             added,
             removed,
             events,
-            state: events.reduce(evolveUser, state),
+            state: after,
             decidedAt: now,
             version: newVersion,
             position,
@@ -150,35 +158,45 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
       ];
       const label = commands.length === 1 ? userStream(userIds[0]!) : `${commands.length} user streams`;
       return retryOnConflict(label, async () => {
-        const segmentStreams = await store.readStreams(slugs.map(segmentStream));
-        const segments = namedLiveSegments(slugs, segmentStreams);
+        const segments = namedLiveSegments(slugs, await store.readStreams(slugs.map(segmentStream)));
         // Every user's state first, then one moment for all decisions: reading 100,000 streams
         // takes seconds, and a TTL counted from before them would be partly spent at the commit.
-        const states: Array<{ command: UserCommand; stream: string; before: UserState; expected: ExpectedRevision }> = [];
-        for (let start = 0; start < commands.length; start += READ_CHUNK) {
-          const chunk = commands.slice(start, start + READ_CHUNK);
-          const histories = await store.readStreams(chunk.map((command) => userStream(command.data.userId)));
-          for (const command of chunk) {
-            const stream = userStream(command.data.userId);
-            const history = histories.get(stream)!;
-            states.push({ command, stream, before: foldUser(history), expected: expectedAfter(history) });
-          }
+        const users = new Map<number, LoadedUser>();
+        for (let start = 0; start < userIds.length; start += READ_CHUNK) {
+          for (const [userId, user] of (await loadUsers(store, snapshots, userIds.slice(start, start + READ_CHUNK))).users) users.set(userId, user);
         }
         const now = clock.now();
         const eventMetadata = { ...metadata, occurredAt: now.toISOString() };
-        const decisions: MembershipEvent[][] = [];
-        const changes: Array<{ added: string[]; removed: string[] }> = [];
-        const writes = [];
-        for (const { command, stream, before, expected } of states) {
-          const events = decideUser(command, before, { now, segments });
-          decisions.push(events);
-          changes.push(changedSegments(events, before, segments, command.data.userId));
-          if (events.length > 0) writes.push({ stream, events: toNewEvents(events, eventMetadata, { stream, expected }), expected });
-        }
-        if (writes.length === 0) return { decisions, changes, position: null };
-        const appended = await store.appendMany(writes);
-        const position = appended.map((result) => result.position).reduce((a, b) => (comparePositions(a, b) >= 0 ? a : b));
-        return { decisions, changes, position };
+        const commandOf = new Map(commands.map((command) => [userStream(command.data.userId), command]));
+        const decisions = new Map<string, { user: LoadedUser; events: MembershipEvent[]; added: string[]; removed: string[] }>();
+        const decide = (user: LoadedUser): StreamWrite[] => {
+          const command = commandOf.get(user.stream)!;
+          const events = decideUser(command, user.state, { now, segments });
+          decisions.set(user.stream, { user, events, ...changedSegments(events, user.state, segments, user.userId) });
+          const expected = expectedRevisionOf(user);
+          return events.length === 0 ? [] : [{ stream: user.stream, events: toNewEvents(events, eventMetadata, { stream: user.stream, expected }), expected }];
+        };
+        const writes = [...users.values()].flatMap(decide);
+        // Only the users written to since they were read are read and decided again: a bulk of
+        // 100,000 users does not start over for each single-user write that races it.
+        const redecide = async (conflicted: readonly StreamWrite[]) => {
+          const ids = conflicted.map((write) => commandOf.get(write.stream)!.data.userId);
+          return [...(await loadUsers(store, snapshots, ids)).users.values()].flatMap(decide);
+        };
+        const appended = writes.length === 0 ? [] : await store.appendMany(writes, { redecide });
+        const due = appended.flatMap((result) => {
+          const { user, events } = decisions.get(result.stream)!;
+          const snapshot = snapshotAfter(user, { events: events.length, ...result }, events.reduce(evolveUser, user.state));
+          return snapshot ? [snapshot] : [];
+        });
+        await saveSnapshots(due);
+        const inOrder = commands.map((command) => decisions.get(userStream(command.data.userId))!);
+        const position = appended.length === 0 ? null : appended.map((result) => result.position).reduce((a, b) => (comparePositions(a, b) >= 0 ? a : b));
+        return {
+          decisions: inOrder.map((decision) => decision.events),
+          changes: inOrder.map(({ added, removed }) => ({ added, removed })),
+          position,
+        };
       });
     },
   };
@@ -186,10 +204,6 @@ export function createUserCommands(deps: UserCommandsDeps): UserCommands {
 
 function bulkCommand(userId: number, add: AddEntry[], remove: string[]): UserCommand {
   return { type: 'UpdateUserSegments', data: { userId, add, remove, reason: 'bulk' } };
-}
-
-function foldUser(history: readonly RecordedEvent[]): UserState {
-  return foldEvents<UserState, MembershipEvent>(history, initialUserState, evolveUser);
 }
 
 /** The live segments among the `slugs` a command names, from their streams. */

@@ -47,6 +47,22 @@ export interface AppendResult {
   position: Position;
 }
 
+export interface AppendManyOptions {
+  /**
+   * Decides again the writes whose streams moved since the writer read them, from fresh reads:
+   * it gets those writes and returns their replacements (leaving a stream out appends nothing to
+   * it). The store appends them with the rest, in the same transaction where it has one, so a
+   * large append retries only what conflicted instead of starting over. Without it, a conflict
+   * fails the whole append with WrongExpectedRevisionError.
+   */
+  redecide?: (conflicted: readonly StreamWrite[]) => Promise<StreamWrite[]>;
+}
+
+export interface ReadStreamsOptions {
+  /** The first revision (0-based) to read, per stream; from the start for a stream not named. */
+  fromRevisions?: ReadonlyMap<string, number>;
+}
+
 export interface SubscribeOptions {
   /** Deliver events after this position; from the start when absent. */
   from?: Position;
@@ -61,10 +77,14 @@ export interface EventStore {
    * Appends to several streams. The PostgreSQL store applies all writes or none; a store without
    * multi-stream transactions applies them one stream at a time (each one still all or nothing).
    */
-  appendMany(writes: StreamWrite[]): Promise<AppendResult[]>;
+  appendMany(writes: StreamWrite[], options?: AppendManyOptions): Promise<AppendResult[]>;
   readStream(stream: string): Promise<RecordedEvent[]>;
-  /** Several streams in one round trip where the store allows it; absent streams map to []. */
-  readStreams(streams: readonly string[]): Promise<Map<string, RecordedEvent[]>>;
+  /**
+   * Several streams in one round trip where the store allows it; absent streams map to []. A
+   * stream named in `fromRevisions` is read from that revision on (a caller that holds a snapshot
+   * of the stream's state reads only what came after it).
+   */
+  readStreams(streams: readonly string[], options?: ReadStreamsOptions): Promise<Map<string, RecordedEvent[]>>;
   /** Up to `limit` events after `from` in global order; never skips an event committed later. */
   readAll(options: { from?: Position; limit: number }): Promise<RecordedEvent[]>;
   /**

@@ -119,6 +119,58 @@ export function describeEventStoreContract(
         expect(both.get(existing)).toHaveLength(1);
       });
 
+      it('appends the writes that fit and decides again only the streams that moved (appendMany with redecide)', async () => {
+        const moved = newStream();
+        const untouched = newStream();
+        await store.append(moved, [event('First')], 'no_stream');
+        await store.append(moved, [event('Raced')], 0); // another writer got there after our read
+        const asked: string[][] = [];
+        const results = await store.appendMany(
+          [
+            { stream: moved, events: [event('Ours')], expected: 0 },
+            { stream: untouched, events: [event('Ours')], expected: 'no_stream' },
+          ],
+          {
+            redecide: async (conflicted) => {
+              asked.push(conflicted.map((write) => write.stream));
+              const revision = (await store.readStream(moved)).length - 1;
+              return conflicted.map((write) => ({ ...write, events: [event('Ours', { again: true })], expected: revision }));
+            },
+          },
+        );
+        expect(asked).toEqual([[moved]]);
+        expect(new Map(results.map((result) => [result.stream, result.revision]))).toEqual(new Map([[moved, 2], [untouched, 0]]));
+        expect((await store.readStream(moved)).map((recorded) => [recorded.type, recorded.data])).toEqual([
+          ['First', {}],
+          ['Raced', {}],
+          ['Ours', { again: true }],
+        ]);
+        expect((await store.readStream(untouched)).map((recorded) => recorded.type)).toEqual(['Ours']);
+      });
+
+      it('without redecide, a stream that moved fails appendMany with the typed conflict', async () => {
+        const moved = newStream();
+        await store.append(moved, [event('First'), event('Raced')], 'no_stream');
+        await expect(store.appendMany([{ stream: moved, events: [event('Ours')], expected: 0 }])).rejects.toBeInstanceOf(
+          WrongExpectedRevisionError,
+        );
+        expect(await store.readStream(moved)).toHaveLength(2);
+      });
+
+      it('reads streams from a revision, each from its own, the rest from the start', async () => {
+        const long = newStream();
+        const short = newStream();
+        await store.append(long, Array.from({ length: 5 }, (_, i) => event('Tick', { i })), 'no_stream');
+        await store.append(short, [event('A'), event('B')], 'no_stream');
+        const read = await store.readStreams([long, short], { fromRevisions: new Map([[long, 3]]) });
+        expect(read.get(long)!.map((recorded) => [recorded.revision, recorded.data])).toEqual([
+          [3, { i: 3 }],
+          [4, { i: 4 }],
+        ]);
+        expect(read.get(short)!.map((recorded) => recorded.revision)).toEqual([0, 1]);
+        expect((await store.readStreams([long], { fromRevisions: new Map([[long, 5]]) })).get(long)).toEqual([]);
+      });
+
       it('keeps the events of one append together and in order in the global order', async () => {
         const stream = newStream();
         const start = await store.append(newStream(), [event('Marker')], 'no_stream');

@@ -5,6 +5,7 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { createSegmentCommands, type SegmentCommands } from '../../src/commands/segmentCommands';
+import { createUserSnapshots } from '../../src/commands/userSnapshots';
 import { createUserCommands, type UserCommands } from '../../src/commands/userCommands';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
 import { closePool, createDatabasePool, type DatabasePool } from '../../src/platform/database';
@@ -48,7 +49,7 @@ let b: Instance;
 
 async function instance(pool: DatabasePool): Promise<Instance> {
   const store = new PostgresEventStore(pool, { connectionString: db.url, pollIntervalMs: 50 });
-  const users = createUserCommands({ store, clock });
+  const users = createUserCommands({ store, snapshots: createUserSnapshots(pool), clock });
   const errors: object[] = [];
   const logger: TimerLogger = { debug() {}, info() {}, warn() {}, error: (object) => errors.push(object) };
   const deps: ExpiryDeps = { pool, userCommands: users, logger, batchSize: 50 };

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
@@ -35,6 +36,46 @@ describe('PostgreSQL event store', () => {
     await expect(store.append('s-2', [event('B')], 'no_stream')).rejects.toBeInstanceOf(WrongExpectedRevisionError);
     await expect(store.append('s-2', [event('B')], 5)).rejects.toBeInstanceOf(WrongExpectedRevisionError);
     expect(await store.readStream('s-2')).toHaveLength(1);
+  });
+
+  it('a redeciding append waits for a write that took its place first, removes what it put after it, and decides that stream again', async () => {
+    await store.append('race-x', [event('A')], 'no_stream');
+    // Another writer has inserted revision 1 and not committed yet when the append starts.
+    const other = new Client({ connectionString: db.url });
+    await other.connect();
+    await other.query('BEGIN');
+    await other.query(
+      `INSERT INTO events (event_id, stream_id, stream_position, type, data, metadata) VALUES ($1, 'race-x', 1, 'Other', '{}', '{}')`,
+      [randomUUID()],
+    );
+    const asked: string[][] = [];
+    const appending = store.appendMany(
+      [
+        { stream: 'race-x', events: [event('B1'), event('B2')], expected: 0 },
+        { stream: 'race-y', events: [event('C')], expected: 'no_stream' },
+      ],
+      {
+        redecide: async (conflicted) => {
+          asked.push(conflicted.map((write) => write.stream));
+          return conflicted.map((write) => ({ ...write, events: [event('B1'), event('B2')], expected: 1 }));
+        },
+      },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await other.query('COMMIT');
+    await other.end();
+    const results = await appending;
+    expect(asked).toEqual([['race-x']]);
+    expect(results.map((result) => [result.stream, result.revision]).sort()).toEqual([
+      ['race-x', 3],
+      ['race-y', 0],
+    ]);
+    expect((await store.readStream('race-x')).map((e) => [e.type, e.revision])).toEqual([
+      ['A', 0],
+      ['Other', 1],
+      ['B1', 2],
+      ['B2', 3],
+    ]);
   });
 
   it('appends to several streams all or nothing', async () => {

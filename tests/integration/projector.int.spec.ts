@@ -3,6 +3,7 @@
 import { sql, type QuerySqlToken } from 'slonik';
 import { z } from 'zod';
 import { createSegmentCommands, type SegmentCommands } from '../../src/commands/segmentCommands';
+import { createUserSnapshots } from '../../src/commands/userSnapshots';
 import { createUserCommands, type UserCommands } from '../../src/commands/userCommands';
 import { UnknownSegmentsError } from '../../src/domain/errors';
 import type { EventStore } from '../../src/eventstore/eventStore';
@@ -30,7 +31,7 @@ const runners: ProjectionRunner[] = [];
 const stores: PostgresEventStore[] = [];
 
 function userCommandsOver(eventStore: EventStore): UserCommands {
-  return createUserCommands({ store: eventStore, clock: systemClock });
+  return createUserCommands({ store: eventStore, snapshots: createUserSnapshots(db.pool), clock: systemClock });
 }
 
 function startRunner(options: { projection?: Projection; store?: EventStore; onBatchCommitted?: () => void } = {}): ProjectionRunner {
@@ -343,8 +344,8 @@ describe('segment deletion', () => {
     let readDone!: () => void;
     const read = new Promise<void>((resolve) => (readDone = resolve));
     const pausingStore: EventStore = Object.assign(Object.create(store) as EventStore, {
-      async readStreams(streams: readonly string[]) {
-        const result = await store.readStreams(streams);
+      async readStreams(...args: Parameters<EventStore['readStreams']>) {
+        const result = await store.readStreams(...args);
         readDone();
         await released;
         return result;

@@ -45,7 +45,7 @@ export class RecordingEventStore implements EventStore {
     return results;
   }
   readStream = (stream: string) => this.inner.readStream(stream);
-  readStreams = (streams: readonly string[]) => this.inner.readStreams(streams);
+  readStreams: EventStore['readStreams'] = (streams, options) => this.inner.readStreams(streams, options);
   readAll = (options: { from?: Position; limit: number }) => this.inner.readAll(options);
   subscribeToAll: EventStore['subscribeToAll'] = (options) => this.inner.subscribeToAll(options);
   ping = () => this.inner.ping();

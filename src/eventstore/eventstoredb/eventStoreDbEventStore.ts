@@ -15,11 +15,13 @@ import {
 import {
   EventStoreUnavailableError,
   WrongExpectedRevisionError,
+  type AppendManyOptions,
   type AppendResult,
   type EventStore,
   type ExpectedRevision,
   type NewEvent,
   type Position,
+  type ReadStreamsOptions,
   type RecordedEvent,
   type StreamWrite,
   type SubscribeOptions,
@@ -27,6 +29,7 @@ import {
 import { comparePositions } from '../position';
 import { pauseAfterDrop, type ResubscribeOptions } from '../resubscribe';
 import { SEGMENT_STREAM_PREFIX, USER_STREAM_PREFIX } from '../../events/streams';
+import { appendInRounds } from './appendInRounds';
 import { isUnreachable } from './isUnreachable';
 import { toRecorded, toServerExpected } from './recordedEvent';
 import { mapWithConcurrency } from './mapWithConcurrency';
@@ -88,20 +91,24 @@ export class EventStoreDbEventStore implements EventStore {
   }
 
   /** One stream after another (EventStoreDB has no multi-stream transactions): each all or nothing. */
-  async appendMany(writes: StreamWrite[]): Promise<AppendResult[]> {
-    const streams = new Set<string>();
-    for (const write of writes) {
-      if (streams.has(write.stream)) throw new Error(`stream ${write.stream} is written twice in one append`);
-      streams.add(write.stream);
-    }
-    return mapWithConcurrency(writes, this.concurrency, (write) => this.append(write.stream, write.events, write.expected));
+  async appendMany(writes: StreamWrite[], options: AppendManyOptions = {}): Promise<AppendResult[]> {
+    return appendInRounds(writes, options.redecide, (pending) =>
+      mapWithConcurrency(pending, this.concurrency, (write) =>
+        this.append(write.stream, write.events, write.expected).catch((error: unknown) => {
+          // Without redecide the first conflict ends the append, as before any redeciding existed.
+          if (error instanceof WrongExpectedRevisionError && options.redecide) return error;
+          throw error;
+        }),
+      ),
+    );
   }
 
-  async readStream(stream: string): Promise<RecordedEvent[]> {
+  async readStream(stream: string, fromRevision = 0): Promise<RecordedEvent[]> {
     return this.call(async () => {
       const events: RecordedEvent[] = [];
+      const fromPosition = fromRevision > 0 ? BigInt(fromRevision) : START;
       try {
-        for await (const resolved of this.client.readStream(this.prefix + stream, { fromRevision: START, direction: FORWARDS })) {
+        for await (const resolved of this.client.readStream(this.prefix + stream, { fromRevision: fromPosition, direction: FORWARDS })) {
           const recorded = toRecorded(resolved, this.prefix);
           if (recorded) events.push(recorded);
         }
@@ -113,9 +120,11 @@ export class EventStoreDbEventStore implements EventStore {
     });
   }
 
-  async readStreams(streams: readonly string[]): Promise<Map<string, RecordedEvent[]>> {
+  async readStreams(streams: readonly string[], options: ReadStreamsOptions = {}): Promise<Map<string, RecordedEvent[]>> {
     const unique = [...new Set(streams)];
-    const histories = await mapWithConcurrency(unique, this.concurrency, (stream) => this.readStream(stream));
+    const histories = await mapWithConcurrency(unique, this.concurrency, (stream) =>
+      this.readStream(stream, options.fromRevisions?.get(stream) ?? 0),
+    );
     return new Map(unique.map((stream, index) => [stream, histories[index]!]));
   }
 

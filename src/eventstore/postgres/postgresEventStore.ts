@@ -1,21 +1,24 @@
 // The PostgreSQL adapter of the event-store port: one `events` table, see infra/sql/schema.sql.
-import { sql, type DatabasePool } from 'slonik';
+import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import { isConnectionError, uniqueViolationConstraint } from '../../platform/pgErrors';
 import {
   EventStoreUnavailableError,
   WrongExpectedRevisionError,
+  type AppendManyOptions,
   type AppendResult,
   type EventStore,
   type EventsTable,
   type ExpectedRevision,
   type NewEvent,
   type Position,
+  type ReadStreamsOptions,
   type RecordedEvent,
   type StreamWrite,
   type SubscribeOptions,
 } from '../eventStore';
 import { START_POSITION } from '../position';
+import { appendRedeciding, checkWrites, incompleteWrites, insertEvents } from './appendEvents';
 import { AppendListener, waitForAppend } from './appendListener';
 import { pauseAfterDrop, type ResubscribeOptions } from '../resubscribe';
 import { appendedRow, expectedAsRevision, RECORDED_COLUMNS, recordedRow, resultsOf, storedIdRow, toRecorded } from './eventRows';
@@ -44,57 +47,19 @@ export class PostgresEventStore implements EventStore {
   }
 
   /** All writes in one statement, so in one transaction: every stream gets its events, or none does. */
-  async appendMany(writes: StreamWrite[]): Promise<AppendResult[]> {
-    const rows: Array<[string, number | null, number, string, string, string, string]> = [];
-    const streams = new Set<string>();
-    for (const write of writes) {
-      if (write.events.length === 0) throw new Error(`nothing to append to ${write.stream}`);
-      if (streams.has(write.stream)) throw new Error(`stream ${write.stream} is written twice in one append`);
-      streams.add(write.stream);
-      write.events.forEach((event, index) =>
-        rows.push([
-          write.stream,
-          expectedAsRevision(write.expected),
-          index + 1,
-          event.id,
-          event.type,
-          JSON.stringify(event.data),
-          JSON.stringify(event.metadata),
-        ]),
-      );
-    }
-
-    // One statement: a single stream needs no transaction around it (it inserts all or nothing).
-    // Several streams run in a transaction, so one stream off its expected revision undoes all.
-    const insert = async (connection: Pick<DatabasePool, 'any'>) => {
-      const inserted = await connection.any(sql.type(appendedRow)`
-        WITH input AS (
-          SELECT i.*, row_number() OVER () AS ordinal
-          FROM ${sql.unnest(rows, ['text', 'int8', 'int4', 'uuid', 'text', 'jsonb', 'jsonb'])}
-            AS i(stream_id, expected, step, event_id, type, data, metadata)
-        ),
-        current AS (
-          SELECT s.stream_id,
-                 coalesce((SELECT max(e.stream_position) FROM events e WHERE e.stream_id = s.stream_id), -1) AS revision
-          FROM (SELECT DISTINCT stream_id FROM input) s
-        )
-        INSERT INTO events (event_id, stream_id, stream_position, type, data, metadata)
-        SELECT i.event_id, i.stream_id, c.revision + i.step, i.type, i.data, i.metadata
-        FROM input i JOIN current c USING (stream_id)
-        WHERE i.expected IS NULL OR c.revision = i.expected
-        ORDER BY i.ordinal
-        RETURNING stream_id, stream_position, global_position, transaction_id::text`);
-      if (inserted.length !== rows.length) {
-        const insertedStreams = new Set(inserted.map((row) => row.stream_id));
-        const failed = writes.find((write) => !insertedStreams.has(write.stream)) ?? writes[0]!;
-        throw new WrongExpectedRevisionError(failed.stream, failed.expected);
-      }
-      return inserted;
-    };
-
-    let inserted: readonly z.infer<typeof appendedRow>[];
+  async appendMany(writes: StreamWrite[], options: AppendManyOptions = {}): Promise<AppendResult[]> {
+    checkWrites(writes);
     try {
-      inserted = writes.length === 1 ? await insert(this.pool) : await this.pool.transaction(insert);
+      if (options.redecide) return await appendRedeciding(this.pool, writes, options.redecide);
+      // One statement: a single stream needs no transaction around it (it inserts all or nothing).
+      // Several streams run in a transaction, so one stream off its expected revision undoes all.
+      const insert = async (connection: CommonQueryMethods) => {
+        const inserted = await insertEvents(connection, writes, { skipTaken: false });
+        const short = incompleteWrites(writes, inserted)[0];
+        if (short) throw new WrongExpectedRevisionError(short.stream, short.expected);
+        return resultsOf(writes, inserted);
+      };
+      return writes.length === 1 ? await insert(this.pool) : await this.pool.transaction(insert);
     } catch (error) {
       const conflict = error instanceof WrongExpectedRevisionError ? error : this.conflictFrom(writes, uniqueViolationConstraint(error));
       if (!conflict) throw error;
@@ -104,21 +69,29 @@ export class PostgresEventStore implements EventStore {
       if (earlier) return earlier;
       throw conflict;
     }
-    return resultsOf(writes, inserted);
   }
 
   async readStream(stream: string): Promise<RecordedEvent[]> {
     return (await this.readStreams([stream])).get(stream) ?? [];
   }
 
-  async readStreams(streams: readonly string[]): Promise<Map<string, RecordedEvent[]>> {
+  async readStreams(streams: readonly string[], options: ReadStreamsOptions = {}): Promise<Map<string, RecordedEvent[]>> {
     const result = new Map<string, RecordedEvent[]>(streams.map((stream) => [stream, []]));
     if (streams.length === 0) return result;
+    const names = [...result.keys()];
+    const from = names.map((stream) => options.fromRevisions?.get(stream) ?? 0);
+    // One index range scan per stream. A plain `stream_id = ANY(…)` is planned from the table's
+    // statistics, which at millions of streams misjudge a few short streams as tens of thousands
+    // of rows and choose a parallel bitmap scan (hundreds of ms); the lateral join cannot.
     const rows = await this.pool.any(sql.type(recordedRow)`
-      SELECT ${RECORDED_COLUMNS}
-      FROM events
-      WHERE stream_id = ANY(${sql.array(streams, 'text')})
-      ORDER BY stream_id, stream_position`);
+      SELECT e.* FROM unnest(${sql.array(names, 'text')}::text[], ${sql.array(from, 'int8')}::int8[])
+        WITH ORDINALITY AS s(stream_id, from_position, ordinal)
+      CROSS JOIN LATERAL (
+        SELECT ${RECORDED_COLUMNS} FROM events
+        WHERE events.stream_id = s.stream_id AND events.stream_position >= s.from_position
+        ORDER BY events.stream_position
+      ) e
+      ORDER BY s.ordinal, e.stream_position`);
     for (const row of rows) result.get(row.stream_id)!.push(toRecorded(row));
     return result;
   }
