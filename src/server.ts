@@ -4,7 +4,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createEventStore, eventStoreSelection } from './eventstore/createEventStore';
-import { applySchema, closePool, createDatabasePool } from './platform/database';
+import { applySchema, closePool, createDatabasePool, createReadPool } from './platform/database';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './platform/embeddedPostgres';
 import { createReportStorage } from './reports/createReportStorage';
 import { createService, type Service } from './service';
@@ -35,10 +35,12 @@ async function main(config: Config): Promise<void> {
   try {
     await applySchema(databaseUrl);
     const pool = await createDatabasePool(databaseUrl, { maximumPoolSize: config.databasePoolSize });
+    const readPool = createReadPool(databaseUrl, { maximumPoolSize: config.databasePoolSize });
     const store = createEventStore(eventStoreSelection(config), { pool, databaseUrl }, logger);
     logger.info({ eventStore: config.eventStore }, 'event store selected');
     service = await createService({
       pool,
+      readPool,
       store,
       roles: config.roles,
       logger,
@@ -72,6 +74,7 @@ async function main(config: Config): Promise<void> {
       try {
         await running.stop();
         await closePool(pool);
+        await readPool.end().catch(() => undefined);
       } finally {
         await stopEmbedded();
         logger.info('stopped');

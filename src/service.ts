@@ -20,6 +20,7 @@ import { ProjectionRunner } from './projections/runner';
 import { overdueExpiries } from './queries/overdueExpiries';
 import { PercentageSegmentCache } from './queries/percentageSegments';
 import { createSegmentsAfterWrite } from './queries/segmentsAfterWrite';
+import { activeSegmentsOf, type ReadPool } from './queries/userSegments';
 import { createHistoryReports } from './reports/historyReport';
 import { LocalReportStorage } from './reports/localReportStorage';
 import { membershipChangeSource } from './reports/membershipChangeLog';
@@ -27,6 +28,8 @@ import type { ReportStorage } from './reports/reportStorage';
 
 export interface ServiceOptions {
   pool: DatabasePool;
+  /** node-postgres pool for the hot read of a user's segments (platform/database.ts, createReadPool). */
+  readPool: ReadPool;
   store: EventStore;
   roles: ReadonlySet<Role>;
   /** Where history reports go (src/reports/createReportStorage.ts builds it from config). */
@@ -56,7 +59,7 @@ export interface Service {
 }
 
 export async function createService(options: ServiceOptions): Promise<Service> {
-  const { pool, store, roles, reportStorage } = options;
+  const { pool, readPool, store, roles, reportStorage } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: 'silent' });
   const userCommands = createUserCommands({ store, snapshots: createUserSnapshots(pool), clock });
@@ -80,7 +83,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       segmentCommands: createSegmentCommands({ store, clock }),
       userCommands,
       clock,
-      percentageSegments,
+      activeSegmentsOf: (userId, now) => activeSegmentsOf(readPool, userId, now, percentageSegments),
       segmentsAfterWrite: createSegmentsAfterWrite(pool, percentageSegments),
       waitForReadModel: createReadModelWaiter(pool, READ_MODEL_PROJECTION, runner),
       readiness: createReadiness({ pool, store, runner, logger }),

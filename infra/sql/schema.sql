@@ -161,26 +161,7 @@ CREATE TABLE IF NOT EXISTS auto_membership_opt_outs (
   PRIMARY KEY (user_id, segment_id)
 );
 
--- A user's rows for GET /users/{id}/segments in one statement: explicit memberships active at
--- p_now, opt-outs of percentage segments, and the version of the percentage data (for the cache of
--- percentage segments). A function, because PL/pgSQL keeps the plan of its query per connection:
--- sent as a plain three-branch UNION ALL, the statement was planned on every read, which cost more
--- than running it (bench: "raw pg read statement").
-CREATE OR REPLACE FUNCTION user_segment_rows(p_user_id bigint, p_now timestamptz)
-  RETURNS TABLE (kind text, segment_id text, slug text, at timestamptz, expires_at timestamptz, reason text, version text)
-  LANGUAGE plpgsql STABLE AS $$
-#variable_conflict use_column
-BEGIN
-  RETURN QUERY
-    SELECT 'manual'::text, m.segment_id::text, m.slug, m.added_at, m.expires_at, NULL::text, NULL::text
-    FROM memberships m
-    WHERE m.user_id = p_user_id AND (m.expires_at IS NULL OR m.expires_at > p_now)
-    UNION ALL
-    SELECT 'opt_out'::text, o.segment_id::text, o.slug, o.opted_out_at, NULL::timestamptz, o.reason, NULL::text
-    FROM auto_membership_opt_outs o
-    WHERE o.user_id = p_user_id
-    UNION ALL
-    SELECT 'version'::text, NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::text,
-           (SELECT coalesce(max(c.global_position), 0)::text FROM percentage_changes c);
-END;
-$$;
+-- GET /users/{id}/segments reads memberships, auto_membership_opt_outs and percentage_changes in
+-- one named prepared statement (src/queries/userSegments.ts); the function that used to hold it
+-- is gone.
+DROP FUNCTION IF EXISTS user_segment_rows(bigint, timestamptz);

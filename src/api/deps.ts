@@ -6,8 +6,8 @@ import type { ProjectionStatusView } from '../operations/projectionStatus';
 import type { ReadinessCheck } from '../operations/readiness';
 import type { Clock } from '../platform/clock';
 import type { WaitForReadModel } from '../projections/readModelPosition';
-import type { PercentageSegmentCache } from '../queries/percentageSegments';
 import type { SegmentsAfterWrite } from '../queries/segmentsAfterWrite';
+import type { UserSegment } from '../queries/userSegments';
 import type { HistoryReports } from '../reports/historyReport';
 import type { LocalReportStorage } from '../reports/localReportStorage';
 
@@ -19,8 +19,8 @@ export interface AppDeps {
   segmentCommands: SegmentCommands;
   userCommands: UserCommands;
   clock: Clock;
-  /** The live percentage segments, cached; reads pass it the version they saw. */
-  percentageSegments: PercentageSegmentCache;
+  /** A user's segments now (GET /users/{id}/segments). */
+  activeSegmentsOf(userId: number, now: Date): Promise<UserSegment[]>;
   /** The user's segments after a write, for its answer. */
   segmentsAfterWrite: SegmentsAfterWrite;
   waitForReadModel: WaitForReadModel;

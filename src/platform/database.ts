@@ -1,7 +1,7 @@
 // The PostgreSQL pool shared by the event store and the read model, and the schema it needs.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Client } from 'pg';
+import { Client, Pool } from 'pg';
 import { createPool, sql, type DatabasePool, type DatabasePoolConnection } from 'slonik';
 import { z } from 'zod';
 
@@ -32,6 +32,23 @@ export async function createDatabasePool(url: string, options: { maximumPoolSize
     // advisory locks of the projector and the sweep, released in `finally` on their connection.
     resetConnection: async () => undefined,
   });
+}
+
+/**
+ * A plain node-postgres pool for the hottest reads, which use named prepared statements (see
+ * src/queries/userSegments.ts). Idle connections do not keep the process alive.
+ */
+export function createReadPool(url: string, options: { maximumPoolSize?: number } = {}): Pool {
+  const pool = new Pool({
+    connectionString: url,
+    max: options.maximumPoolSize ?? 10,
+    connectionTimeoutMillis: 5_000,
+    statement_timeout: 60_000,
+    allowExitOnIdle: true,
+  });
+  // A connection that dies while idle is dropped and replaced; the error is not the process's.
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 /** Creates every table that is missing; the whole file is idempotent. */

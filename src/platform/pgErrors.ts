@@ -44,7 +44,7 @@ const CONNECTION_CODES = new Set([
   '08006', // connection_failure
 ]);
 
-const CONNECTION_MESSAGES = /Connection terminated|terminated unexpectedly|Connection refused|connect ECONNREFUSED/i;
+const CONNECTION_MESSAGES = /Connection terminated|terminated unexpectedly|Connection refused|connect ECONNREFUSED|timeout exceeded when trying to connect/i;
 
 /** True when the error says the database could not be reached or the connection was lost. */
 export function isConnectionError(error: unknown): boolean {

@@ -1,45 +1,54 @@
-// A user's segments now: explicit memberships and opt-outs from the read model in one indexed
-// statement, the live percentage timelines from the cache, and the domain's one rule over them.
-import { sql, type CommonQueryMethods } from 'slonik';
-import { z } from 'zod';
+// A user's segments now: explicit memberships, opt-outs and the version of the percentage data
+// from the read model in one named prepared statement, the live percentage timelines from the
+// cache, and the domain's one rule over them.
+//
+// The hottest statement of the service goes through node-postgres directly (the read pool):
+// named, so each connection plans it once and reuses the plan, and without slonik's per-query
+// work. Sent unnamed, as slonik sends every statement, it was planned on every read.
+import type { Pool } from 'pg';
 import type { OptOut } from '../domain/percentageMembership';
 import { userSegmentsAt, type ExplicitMembership, type UserSegment } from '../domain/userSegments';
 import type { PercentageSegmentCache } from './percentageSegments';
 
 export type { UserSegment } from '../domain/userSegments';
 
-const row = z.object({
-  kind: z.enum(['manual', 'opt_out', 'version']),
-  segment_id: z.string().nullable(),
-  slug: z.string().nullable(),
-  at: z.date().nullable(),
-  expires_at: z.date().nullable(),
-  reason: z.string().nullable(),
-  version: z.string().nullable(),
-});
+/** What the read needs of a pool: node-postgres's query with a named statement. */
+export type ReadPool = Pick<Pool, 'query'>;
+
+const KIND_MEMBERSHIP = 0;
+const KIND_OPT_OUT = 1;
+
+const USER_SEGMENT_ROWS = {
+  name: 'user_segment_rows_v1',
+  text: `
+    SELECT ${KIND_MEMBERSHIP} AS kind, m.segment_id::text AS segment_id, m.slug, m.added_at AS at, m.expires_at, NULL::text AS reason
+    FROM memberships m
+    WHERE m.user_id = $1 AND (m.expires_at IS NULL OR m.expires_at > $2::timestamptz)
+    UNION ALL
+    SELECT ${KIND_OPT_OUT}, o.segment_id::text, o.slug, o.opted_out_at, NULL, o.reason
+    FROM auto_membership_opt_outs o
+    WHERE o.user_id = $1
+    UNION ALL
+    SELECT 2, (SELECT coalesce(max(c.global_position), 0)::text FROM percentage_changes c), NULL, NULL, NULL, NULL`,
+  rowMode: 'array' as const,
+};
+
+type Row = [kind: number, segmentIdOrVersion: string, slug: string, at: Date, expiresAt: Date | null, reason: string | null];
 
 export async function activeSegmentsOf(
-  db: CommonQueryMethods,
+  readPool: ReadPool,
   userId: number,
   now: Date,
   percentageSegments?: PercentageSegmentCache,
 ): Promise<UserSegment[]> {
-  // One statement (infra/sql/schema.sql, user_segment_rows): memberships, opt-outs, version.
-  const rows = await db.any(sql.type(row)`
-    SELECT kind, segment_id, slug, at, expires_at, reason, version
-    FROM user_segment_rows(${userId}, ${now.toISOString()}::timestamptz)`);
-
+  const { rows } = await readPool.query<Row>({ ...USER_SEGMENT_ROWS, values: [userId, now.toISOString()] });
   const memberships: ExplicitMembership[] = [];
   const optOuts: OptOut[] = [];
   let version = '0';
-  for (const r of rows) {
-    if (r.kind === 'manual') {
-      memberships.push({ segmentId: r.segment_id!, slug: r.slug!, addedAt: r.at!, expiresAt: r.expires_at });
-    } else if (r.kind === 'opt_out') {
-      optOuts.push({ segmentId: r.segment_id!, at: r.at!, reason: r.reason as OptOut['reason'] });
-    } else {
-      version = r.version!;
-    }
+  for (const [kind, segmentIdOrVersion, slug, at, expiresAt, reason] of rows) {
+    if (kind === KIND_MEMBERSHIP) memberships.push({ segmentId: segmentIdOrVersion, slug, addedAt: at, expiresAt });
+    else if (kind === KIND_OPT_OUT) optOuts.push({ segmentId: segmentIdOrVersion, at, reason: reason as OptOut['reason'] });
+    else version = segmentIdOrVersion;
   }
   const timelines = percentageSegments ? await percentageSegments.at(version) : [];
   return userSegmentsAt({ userId, memberships, timelines, optOuts }, now);

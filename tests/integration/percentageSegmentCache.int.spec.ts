@@ -3,23 +3,27 @@
 import type { DatabasePool } from 'slonik';
 import { isInPercentage } from '../../src/domain/percentage';
 import { PercentageSegmentCache } from '../../src/queries/percentageSegments';
-import { activeSegmentsOf } from '../../src/queries/userSegments';
+import { activeSegmentsOf, type ReadPool } from '../../src/queries/userSegments';
 import { startTestService, type TestService } from '../support/testService';
 
-/** The pool, counting every method called on it (each is one statement or transaction). */
-function counting(pool: DatabasePool): { pool: DatabasePool; calls: () => number } {
-  let calls = 0;
-  const proxy = new Proxy(pool, {
+/** A pool, counting every method called on it (each is one statement or transaction) into `tally`. */
+function countingPool<P extends object>(pool: P, tally: { calls: number }): P {
+  return new Proxy(pool, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
-        calls++;
+        tally.calls++;
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
     },
   });
-  return { pool: proxy, calls: () => calls };
+}
+
+/** The service's two pools (the read's and the rest's, which the cache uses), counting calls on both. */
+function counting(t: TestService): { pool: DatabasePool; readPool: ReadPool; calls: () => number } {
+  const tally = { calls: 0 };
+  return { pool: countingPool(t.db.pool, tally), readPool: countingPool(t.readPool, tally), calls: () => tally.calls };
 }
 
 let t: TestService;
@@ -35,12 +39,12 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 it('with 50 percentage segments, each read is one database call; only the first loads the cache', async () => {
-  const db = counting(t.db.pool);
+  const db = counting(t);
   const cache = new PercentageSegmentCache(db.pool);
   const now = new Date();
-  await activeSegmentsOf(db.pool, 1, now, cache);
+  await activeSegmentsOf(db.readPool, 1, now, cache);
   expect(db.calls()).toBe(3); // the read, then the cache's version and timelines
-  for (let userId = 2; userId <= 101; userId++) await activeSegmentsOf(db.pool, userId, now, cache);
+  for (let userId = 2; userId <= 101; userId++) await activeSegmentsOf(db.readPool, userId, now, cache);
   expect(db.calls()).toBe(3 + 100);
 });
 
@@ -48,8 +52,8 @@ it('answers by the rule, with manual memberships and opt-outs, in one call', asy
   const cache = new PercentageSegmentCache(t.db.pool);
   await cache.current();
   const seeds = new Map((await cache.current()).map((timeline) => [timeline.slug, timeline.rolloutSeed]));
-  const db = counting(t.db.pool);
-  const segments = await activeSegmentsOf(db.pool, 7, new Date(), cache);
+  const db = counting(t);
+  const segments = await activeSegmentsOf(db.readPool, 7, new Date(), cache);
   expect(db.calls()).toBe(1);
   const expectedAuto = [...seeds]
     .filter(([slug, seed]) => slug !== 'AUTO_50' && slug !== 'AUTO_49' && isInPercentage(seed, Number(slug.slice(5)) * 2, 7))
@@ -59,18 +63,18 @@ it('answers by the rule, with manual memberships and opt-outs, in one call', asy
 });
 
 it('a PATCH of a percentage reaches the next read: the version in the read triggers one reload', async () => {
-  const db = counting(t.db.pool);
+  const db = counting(t);
   const cache = new PercentageSegmentCache(db.pool);
-  const before = await activeSegmentsOf(db.pool, 12345, new Date(), cache);
+  const before = await activeSegmentsOf(db.readPool, 12345, new Date(), cache);
   expect(before.some((s) => s.slug === 'AUTO_1' && s.source === 'auto')).toBe(isInPercentage((await cache.current()).find((x) => x.slug === 'AUTO_1')!.rolloutSeed, 2, 12345));
   await t.request({ method: 'PATCH', url: '/segments/AUTO_1', payload: { autoAssignPercent: 100 } });
   await t.request({ method: 'DELETE', url: '/segments/AUTO_2' });
   await t.settle();
   const calls = db.calls();
-  const after = await activeSegmentsOf(db.pool, 12345, new Date(), cache);
+  const after = await activeSegmentsOf(db.readPool, 12345, new Date(), cache);
   expect(db.calls() - calls).toBe(3);
   expect(after.find((s) => s.slug === 'AUTO_1')).toMatchObject({ source: 'auto' });
   expect(after.find((s) => s.slug === 'AUTO_2')).toBeUndefined();
-  await activeSegmentsOf(db.pool, 12345, new Date(), cache);
+  await activeSegmentsOf(db.readPool, 12345, new Date(), cache);
   expect(db.calls() - calls).toBe(4);
 });

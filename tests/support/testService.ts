@@ -2,6 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { Pool } from 'pg';
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import type { Role } from '../../src/config';
@@ -11,6 +12,7 @@ import type { EventStore } from '../../src/eventstore/eventStore';
 import { comparePositions } from '../../src/eventstore/position';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
 import { readCheckpoint } from '../../src/projections/checkpoints';
+import { createReadPool } from '../../src/platform/database';
 import { LocalReportStorage } from '../../src/reports/localReportStorage';
 import { READ_MODEL_PROJECTION } from '../../src/projections/readModel/readModelProjection';
 import { createTestDatabase, type TestDatabase } from './database';
@@ -25,6 +27,8 @@ import {
 export interface TestService {
   service: Service;
   db: TestDatabase;
+  /** The service's node-postgres pool for the hot read. */
+  readPool: Pool;
   request(options: InjectOptions): Promise<LightMyRequestResponse>;
   /** Another client of the store the service uses, as a second service instance would have. */
   createEventStore(): EventStore;
@@ -39,8 +43,13 @@ export interface TestService {
 const testReportStorage = () => new LocalReportStorage(path.join(os.tmpdir(), 'segments-reports'), 'http://127.0.0.1:8080');
 
 /** The parts a service is built from besides its roles, as server.ts builds them, for tests that build one themselves. */
-export function serviceParts(pool: DatabasePool, databaseUrl: string): Pick<ServiceOptions, 'pool' | 'store' | 'reportStorage'> {
-  return { pool, store: new PostgresEventStore(pool, { connectionString: databaseUrl }), reportStorage: testReportStorage() };
+export function serviceParts(pool: DatabasePool, databaseUrl: string): Pick<ServiceOptions, 'pool' | 'readPool' | 'store' | 'reportStorage'> {
+  return {
+    pool,
+    readPool: createReadPool(databaseUrl),
+    store: new PostgresEventStore(pool, { connectionString: databaseUrl }),
+    reportStorage: testReportStorage(),
+  };
 }
 
 export async function startTestService(
@@ -58,8 +67,10 @@ export async function startTestService(
   // With EventStoreDB, settle() and snapshot() learn of appends from the clients themselves.
   const recording = serviceEventStore === 'eventstoredb' ? new RecordingEventStore(storeClient()) : undefined;
   const createEventStore = (): EventStore => (recording ? new RecordingEventStore(storeClient(), recording) : storeClient());
+  const readPool = createReadPool(db.url);
   const service = await createService({
     pool: db.pool,
+    readPool,
     store: recording ?? storeClient(),
     roles: new Set(options.roles ?? ['api', 'projector', 'timer']),
     clock: options.clock,
@@ -108,6 +119,7 @@ export async function startTestService(
   return {
     service,
     db,
+    readPool,
     createEventStore,
     request: (injectOptions) => service.app.inject(injectOptions),
     settle,
@@ -124,6 +136,7 @@ export async function startTestService(
     },
     async close() {
       await service.stop();
+      await readPool.end();
       await db.drop();
     },
   };

@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { formatPosition, START_POSITION } from '../../eventstore/position';
 import { historyOf, segmentsAt } from '../../queries/history';
 import type { UserSegment } from '../../domain/userSegments';
-import { activeSegmentsOf } from '../../queries/userSegments';
 import { commandMetadata } from '../commandMetadata';
 import type { AppDeps } from '../deps';
 import { POSITION_HEADER, readYourWritesHeaders } from '../readYourWrites';
@@ -162,7 +161,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
       const { at } = request.query;
       const segments =
         at === undefined
-          ? await activeSegmentsOf(deps.readModel, userId, deps.clock.now(), deps.percentageSegments)
+          ? await deps.activeSegmentsOf(userId, deps.clock.now())
           : await segmentsAt(deps.readModel, userId, new Date(at));
       return { userId, segments: segments.map(toUserSegmentJson) };
     },
