@@ -26,7 +26,7 @@ import pino from 'pino';
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import { isInPercentage } from '../src/domain/percentage';
-import { applySchema, createDatabasePool } from '../src/platform/database';
+import { applySchema, createDatabasePool, createReadPool } from '../src/platform/database';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../src/platform/embeddedPostgres';
 import { createEventStore } from '../src/eventstore/createEventStore';
 import { createReportStorage } from '../src/reports/createReportStorage';
@@ -419,6 +419,7 @@ function countingPool(pool: DatabasePool): { pool: DatabasePool; calls: () => nu
 function serviceParts(pool: DatabasePool, databaseUrl: string) {
   return {
     pool,
+    readPool: createReadPool(databaseUrl),
     store: createEventStore({ kind: 'postgres' }, { pool, databaseUrl }),
     reportStorage: createReportStorage({ s3: undefined, dataDir: path.join(os.tmpdir(), 'segments-bench'), publicUrl: 'http://127.0.0.1' }),
   };
