@@ -36,7 +36,7 @@ async function main(config: Config): Promise<void> {
     await applySchema(databaseUrl);
     const pool = await createDatabasePool(databaseUrl, { maximumPoolSize: config.databasePoolSize });
     const readPool = createReadPool(databaseUrl, { maximumPoolSize: config.databasePoolSize });
-    const store = createEventStore(eventStoreSelection(config), { pool, databaseUrl }, logger);
+    const store = createEventStore(eventStoreSelection(config), { pool, databaseUrl, statementPool: readPool }, logger);
     logger.info({ eventStore: config.eventStore }, 'event store selected');
     service = await createService({
       pool,

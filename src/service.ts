@@ -62,7 +62,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const { pool, readPool, store, roles, reportStorage } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: 'silent' });
-  const userCommands = createUserCommands({ store, snapshots: createUserSnapshots(pool), clock });
+  const userCommands = createUserCommands({ store, snapshots: createUserSnapshots(pool, readPool), clock });
   const percentageSegments = new PercentageSegmentCache(pool);
 
   let runner: ProjectionRunner | undefined;
@@ -84,7 +84,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       userCommands,
       clock,
       activeSegmentsOf: (userId, now) => activeSegmentsOf(readPool, userId, now, percentageSegments),
-      segmentsAfterWrite: createSegmentsAfterWrite(pool, percentageSegments),
+      segmentsAfterWrite: createSegmentsAfterWrite(readPool, percentageSegments),
       waitForReadModel: createReadModelWaiter(pool, READ_MODEL_PROJECTION, runner),
       readiness: createReadiness({ pool, store, runner, logger }),
       projections: createProjectionStatus({ pool, store, runner }),

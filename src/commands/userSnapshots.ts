@@ -2,6 +2,7 @@
 // the events after a user's snapshot, so a write costs the same for a stream of 10 events and
 // one of 10,000. A snapshot is a cache of the stream: it is written after the append it covers,
 // only moves forward, and one that is missing or unreadable means a full read, never a wrong state.
+import type { Pool } from 'pg';
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import type { Membership, OptedOut, UserState } from '../domain/userMemberships';
@@ -52,14 +53,21 @@ export interface UserSnapshots {
   save(snapshots: readonly UserSnapshot[]): Promise<void>;
 }
 
-export function createUserSnapshots(pool: DatabasePool): UserSnapshots {
+/** Loaded on every command: a named statement on node-postgres, planned once per connection. */
+const LOAD = {
+  name: 'user_state_snapshots_load_v1',
+  text: `
+    SELECT user_id::float8 AS user_id, revision::float8 AS revision, commit_position::text AS commit_position,
+           prepare_position::text AS prepare_position, state
+    FROM user_state_snapshots WHERE user_id = ANY($1::int8[])`,
+};
+
+export function createUserSnapshots(pool: DatabasePool, readPool: Pick<Pool, 'query'>): UserSnapshots {
   return {
     async load(userIds) {
       const found = new Map<number, UserSnapshot>();
       if (userIds.length === 0) return found;
-      const rows = await pool.any(sql.type(snapshotRow)`
-        SELECT user_id, revision, commit_position::text, prepare_position::text, state
-        FROM user_state_snapshots WHERE user_id = ANY(${sql.array(userIds, 'int8')})`);
+      const { rows } = await readPool.query<z.infer<typeof snapshotRow>>({ ...LOAD, values: [userIds] });
       for (const row of rows) {
         const snapshot = toSnapshot(row);
         if (snapshot) found.set(snapshot.userId, snapshot);

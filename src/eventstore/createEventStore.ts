@@ -1,5 +1,6 @@
 // Builds the event store the configuration names: the PostgreSQL one (default) or EventStoreDB.
 import { EventStoreDBClient } from '@eventstore/db-client';
+import type { Pool } from 'pg';
 import type { DatabasePool } from 'slonik';
 import type { Config } from '../config';
 import type { EventStore } from './eventStore';
@@ -22,13 +23,17 @@ export interface EventStoreLogger {
 
 export function createEventStore(
   selection: EventStoreSelection,
-  postgres: { pool: DatabasePool; databaseUrl: string },
+  postgres: { pool: DatabasePool; databaseUrl: string; statementPool?: Pool },
   logger?: EventStoreLogger,
 ): EventStore {
   const onSubscriptionDropped = (error: Error, attempt: number, delayMs: number) =>
     logger?.warn({ err: error, attempt, delayMs, eventStore: selection.kind }, 'event store subscription dropped; resubscribing');
   if (selection.kind === 'postgres') {
-    return new PostgresEventStore(postgres.pool, { connectionString: postgres.databaseUrl, onSubscriptionDropped });
+    return new PostgresEventStore(postgres.pool, {
+      connectionString: postgres.databaseUrl,
+      statementPool: postgres.statementPool,
+      onSubscriptionDropped,
+    });
   }
   // The client connects lazily: an unreachable server fails calls (503, readiness), not start-up.
   const client = EventStoreDBClient.connectionString(selection.connectionString);

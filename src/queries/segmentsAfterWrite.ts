@@ -2,24 +2,27 @@
 // read model may not have applied it yet) with what only the read model knows, read in one
 // query and one snapshot: which of the user's segments were deleted (a deletion reaches members'
 // streams a little later, through the sweep) and the version of the percentage data.
-import { sql, type CommonQueryMethods } from 'slonik';
-import { z } from 'zod';
 import type { OptOut } from '../domain/percentageMembership';
 import type { UserState } from '../domain/userMemberships';
 import { userSegmentsAt, type UserSegment } from '../domain/userSegments';
-import { percentageVersion, type PercentageSegmentCache } from './percentageSegments';
+import type { PercentageSegmentCache } from './percentageSegments';
+import type { ReadPool } from './userSegments';
 
 export type SegmentsAfterWrite = (userId: number, state: UserState, decidedAt: Date) => Promise<UserSegment[]>;
 
-const answerRow = z.object({ deleted: z.array(z.string()), version: z.string() });
+/** Run on every write: a named statement on the read pool, planned once per connection. */
+const ANSWER = {
+  name: 'segments_after_write_v1',
+  text: `
+    SELECT ARRAY(SELECT segment_id::text FROM segments WHERE deleted_at IS NOT NULL AND segment_id = ANY($1::uuid[])) AS deleted,
+           (SELECT coalesce(max(global_position), 0)::text FROM percentage_changes) AS version`,
+};
 
-export function createSegmentsAfterWrite(db: CommonQueryMethods, percentageSegments: PercentageSegmentCache): SegmentsAfterWrite {
+export function createSegmentsAfterWrite(readPool: ReadPool, percentageSegments: PercentageSegmentCache): SegmentsAfterWrite {
   return async (userId, state, decidedAt) => {
     const segmentIds = [...state.memberships.keys()];
-    const row = await db.one(sql.type(answerRow)`
-      SELECT ARRAY(SELECT segment_id::text FROM segments
-                   WHERE deleted_at IS NOT NULL AND segment_id = ANY(${sql.array(segmentIds, 'uuid')})) AS deleted,
-             ${percentageVersion} AS version`);
+    const { rows } = await readPool.query<{ deleted: string[]; version: string }>({ ...ANSWER, values: [segmentIds] });
+    const row = rows[0]!;
     const deleted = new Set(row.deleted);
     const memberships = [...state.memberships.values()]
       .filter((membership) => !deleted.has(membership.segmentId))

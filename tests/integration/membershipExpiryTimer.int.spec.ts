@@ -8,7 +8,7 @@ import { createSegmentCommands, type SegmentCommands } from '../../src/commands/
 import { createUserSnapshots } from '../../src/commands/userSnapshots';
 import { createUserCommands, type UserCommands } from '../../src/commands/userCommands';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
-import { closePool, createDatabasePool, type DatabasePool } from '../../src/platform/database';
+import { closePool, createDatabasePool, createReadPool, type DatabasePool } from '../../src/platform/database';
 import { createReadModelProjection } from '../../src/projections/readModel/readModelProjection';
 import { ProjectionRunner } from '../../src/projections/runner';
 import {
@@ -47,9 +47,11 @@ let runner: ProjectionRunner;
 let a: Instance;
 let b: Instance;
 
-async function instance(pool: DatabasePool): Promise<Instance> {
-  const store = new PostgresEventStore(pool, { connectionString: db.url, pollIntervalMs: 50 });
-  const users = createUserCommands({ store, snapshots: createUserSnapshots(pool), clock });
+/** An instance whose every connection goes to `url` (by default the test database itself). */
+async function instance(pool: DatabasePool, url: string = db.url): Promise<Instance> {
+  const readPool = createReadPool(url);
+  const store = new PostgresEventStore(pool, { connectionString: url, statementPool: readPool, pollIntervalMs: 50 });
+  const users = createUserCommands({ store, snapshots: createUserSnapshots(pool, readPool), clock });
   const errors: object[] = [];
   const logger: TimerLogger = { debug() {}, info() {}, warn() {}, error: (object) => errors.push(object) };
   const deps: ExpiryDeps = { pool, userCommands: users, logger, batchSize: 50 };
@@ -214,7 +216,7 @@ it('when the event store does not answer, the tick ends at once instead of faili
   const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
   const viaProxy = new URL(db.url);
   viaProxy.port = String(proxy.port);
-  const cutOff = await instance(await createDatabasePool(viaProxy.toString(), { maximumPoolSize: 2 }));
+  const cutOff = await instance(await createDatabasePool(viaProxy.toString(), { maximumPoolSize: 2 }), viaProxy.toString());
   try {
     await proxy.cut();
     const started = Date.now();

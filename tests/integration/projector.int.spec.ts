@@ -3,6 +3,8 @@
 import { sql, type QuerySqlToken } from 'slonik';
 import { z } from 'zod';
 import { createSegmentCommands, type SegmentCommands } from '../../src/commands/segmentCommands';
+import type { Pool } from 'pg';
+import { createReadPool } from '../../src/platform/database';
 import { createUserSnapshots } from '../../src/commands/userSnapshots';
 import { createUserCommands, type UserCommands } from '../../src/commands/userCommands';
 import { UnknownSegmentsError } from '../../src/domain/errors';
@@ -25,13 +27,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let db: TestDatabase;
 let store: PostgresEventStore;
+let readPool: Pool;
 let segments: SegmentCommands;
 let users: UserCommands;
 const runners: ProjectionRunner[] = [];
 const stores: PostgresEventStore[] = [];
 
 function userCommandsOver(eventStore: EventStore): UserCommands {
-  return createUserCommands({ store: eventStore, snapshots: createUserSnapshots(db.pool), clock: systemClock });
+  return createUserCommands({ store: eventStore, snapshots: createUserSnapshots(db.pool, readPool), clock: systemClock });
 }
 
 function startRunner(options: { projection?: Projection; store?: EventStore; onBatchCommitted?: () => void } = {}): ProjectionRunner {
@@ -59,7 +62,9 @@ function sweepOf(errors: unknown[] = []): SegmentDeletionSweep {
 
 beforeEach(async () => {
   db = await createTestDatabase();
-  store = new PostgresEventStore(db.pool, { connectionString: db.url, pollIntervalMs: 50 });
+  // One node-postgres pool for the hot statements of every store and command here, as a service has.
+  readPool = createReadPool(db.url);
+  store = new PostgresEventStore(db.pool, { connectionString: db.url, statementPool: readPool, pollIntervalMs: 50 });
   stores.push(store);
   segments = createSegmentCommands({ store, clock: systemClock });
   users = userCommandsOver(store);
@@ -68,6 +73,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await Promise.all(runners.splice(0).map((runner) => runner.stop()));
   await Promise.all(stores.splice(0).map((s) => s.close()));
+  await readPool.end();
   await db.drop();
 });
 
@@ -188,7 +194,7 @@ describe('read-model projector', () => {
     await waitUntilProjected();
 
     // A second instance, with its own event store as another process would have.
-    const otherStore = new PostgresEventStore(db.pool, { connectionString: db.url, pollIntervalMs: 50 });
+    const otherStore = new PostgresEventStore(db.pool, { connectionString: db.url, statementPool: readPool, pollIntervalMs: 50 });
     stores.push(otherStore);
     let secondBatches = 0;
     const second = startRunner({ store: otherStore, onBatchCommitted: () => secondBatches++ });

@@ -5,6 +5,7 @@ import { sql } from 'slonik';
 import { createSegmentCommands } from '../../src/commands/segmentCommands';
 import { createUserCommands, type UserCommands } from '../../src/commands/userCommands';
 import { SNAPSHOT_EVERY } from '../../src/commands/userStates';
+import { createReadPool } from '../../src/platform/database';
 import { createUserSnapshots } from '../../src/commands/userSnapshots';
 import { evolveUser, initialUserState } from '../../src/domain/userMemberships';
 import type { AppendManyOptions, EventStore, ReadStreamsOptions, StreamWrite } from '../../src/eventstore/eventStore';
@@ -41,7 +42,7 @@ function recordingStore(inner: EventStore, beforeAppendMany?: () => Promise<void
 }
 
 function commandsOver(eventStore: EventStore): UserCommands {
-  return createUserCommands({ store: eventStore, snapshots: createUserSnapshots(db.pool), clock: systemClock });
+  return createUserCommands({ store: eventStore, snapshots: createUserSnapshots(db.pool, createReadPool(db.url)), clock: systemClock });
 }
 
 async function stateFromWholeStream(userId: number) {

@@ -23,11 +23,31 @@ export const appendedRow = z.object({
   transaction_id: z.string(),
 });
 
+export type AppendedRow = z.infer<typeof appendedRow>;
+
+/** A recorded event as the statement pool (node-postgres, default parsers) returns it. */
+export interface RecordedPgRow {
+  event_id: string;
+  stream_id: string;
+  stream_position: number;
+  global_position: number;
+  transaction_text: string;
+  type: string;
+  data: unknown;
+  metadata: Record<string, unknown>;
+  created_at: Date;
+}
+
+/** The columns of a recorded event, for node-postgres: positions as float8 (exact below 2^53), so numbers. */
+export const RECORDED_PG_COLUMNS = `
+  event_id::text, stream_id, stream_position::float8 AS stream_position, global_position::float8 AS global_position,
+  transaction_id::text AS transaction_text, type, data, metadata, created_at`;
+
 export const RECORDED_COLUMNS = sql.fragment`
   event_id::text, stream_id, stream_position, global_position, transaction_id::text AS transaction_text,
   type, data, metadata, created_at`;
 
-export function toRecorded(row: z.infer<typeof recordedRow>): RecordedEvent {
+export function toRecorded(row: z.infer<typeof recordedRow> | RecordedPgRow): RecordedEvent {
   return {
     id: row.event_id,
     stream: row.stream_id,

@@ -1,6 +1,8 @@
 // The PostgreSQL adapter of the event-store port: one `events` table, see infra/sql/schema.sql.
-import { sql, type CommonQueryMethods, type DatabasePool } from 'slonik';
+import type { Pool } from 'pg';
+import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
+import { createReadPool } from '../../platform/database';
 import { isConnectionError, uniqueViolationConstraint } from '../../platform/pgErrors';
 import {
   EventStoreUnavailableError,
@@ -18,14 +20,45 @@ import {
   type SubscribeOptions,
 } from '../eventStore';
 import { START_POSITION } from '../position';
-import { appendRedeciding, checkWrites, incompleteWrites, insertEvents } from './appendEvents';
+import { appendAll, appendRedeciding, checkWrites } from './appendEvents';
 import { AppendListener, waitForAppend } from './appendListener';
 import { pauseAfterDrop, type ResubscribeOptions } from '../resubscribe';
-import { appendedRow, expectedAsRevision, RECORDED_COLUMNS, recordedRow, resultsOf, storedIdRow, toRecorded } from './eventRows';
+import {
+  appendedRow,
+  expectedAsRevision,
+  RECORDED_COLUMNS,
+  RECORDED_PG_COLUMNS,
+  recordedRow,
+  resultsOf,
+  storedIdRow,
+  toRecorded,
+  type RecordedPgRow,
+} from './eventRows';
+
+// One index range scan per stream. A plain `stream_id = ANY(…)` is planned from the table's
+// statistics, which at millions of streams misjudge a few short streams as tens of thousands of
+// rows and choose a parallel bitmap scan (hundreds of ms); the lateral join cannot.
+const READ_STREAMS = {
+  name: 'events_read_streams_v1',
+  text: `
+    SELECT e.* FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS s(stream_id, from_position, ordinal)
+    CROSS JOIN LATERAL (
+      SELECT ${RECORDED_PG_COLUMNS} FROM events
+      WHERE events.stream_id = s.stream_id AND events.stream_position >= s.from_position
+      ORDER BY events.stream_position
+    ) e
+    ORDER BY s.ordinal, e.stream_position`,
+};
 
 export interface PostgresEventStoreOptions extends ResubscribeOptions {
   /** Used for LISTEN; the pool cannot hold a connection for notifications. */
   connectionString: string;
+  /**
+   * node-postgres pool for the hot statements (appends, stream reads), sent as named prepared
+   * statements; the composition root shares its read pool. Without one, the store opens its own
+   * from `connectionString` and ends it on close.
+   */
+  statementPool?: Pool;
   /** How often a subscriber looks for new events when no notification arrives. */
   pollIntervalMs?: number;
 }
@@ -33,12 +66,16 @@ export interface PostgresEventStoreOptions extends ResubscribeOptions {
 export class PostgresEventStore implements EventStore {
   private listener: AppendListener | undefined;
   private readonly pollIntervalMs: number;
+  private readonly statements: Pool;
+  private readonly ownsStatements: boolean;
 
   constructor(
     private readonly pool: DatabasePool,
     private readonly options: PostgresEventStoreOptions,
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.ownsStatements = options.statementPool === undefined;
+    this.statements = options.statementPool ?? createReadPool(options.connectionString);
   }
 
   async append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -50,16 +87,8 @@ export class PostgresEventStore implements EventStore {
   async appendMany(writes: StreamWrite[], options: AppendManyOptions = {}): Promise<AppendResult[]> {
     checkWrites(writes);
     try {
-      if (options.redecide) return await appendRedeciding(this.pool, writes, options.redecide);
-      // One statement: a single stream needs no transaction around it (it inserts all or nothing).
-      // Several streams run in a transaction, so one stream off its expected revision undoes all.
-      const insert = async (connection: CommonQueryMethods) => {
-        const inserted = await insertEvents(connection, writes, { skipTaken: false });
-        const short = incompleteWrites(writes, inserted)[0];
-        if (short) throw new WrongExpectedRevisionError(short.stream, short.expected);
-        return resultsOf(writes, inserted);
-      };
-      return writes.length === 1 ? await insert(this.pool) : await this.pool.transaction(insert);
+      // `redecide` reads through the pools while the transaction is open, on other connections.
+      return options.redecide ? await appendRedeciding(this.statements, writes, options.redecide) : await appendAll(this.statements, writes);
     } catch (error) {
       const conflict = error instanceof WrongExpectedRevisionError ? error : this.conflictFrom(writes, uniqueViolationConstraint(error));
       if (!conflict) throw error;
@@ -83,15 +112,7 @@ export class PostgresEventStore implements EventStore {
     // One index range scan per stream. A plain `stream_id = ANY(…)` is planned from the table's
     // statistics, which at millions of streams misjudge a few short streams as tens of thousands
     // of rows and choose a parallel bitmap scan (hundreds of ms); the lateral join cannot.
-    const rows = await this.pool.any(sql.type(recordedRow)`
-      SELECT e.* FROM unnest(${sql.array(names, 'text')}::text[], ${sql.array(from, 'int8')}::int8[])
-        WITH ORDINALITY AS s(stream_id, from_position, ordinal)
-      CROSS JOIN LATERAL (
-        SELECT ${RECORDED_COLUMNS} FROM events
-        WHERE events.stream_id = s.stream_id AND events.stream_position >= s.from_position
-        ORDER BY events.stream_position
-      ) e
-      ORDER BY s.ordinal, e.stream_position`);
+    const { rows } = await this.statements.query<RecordedPgRow>({ ...READ_STREAMS, values: [names, from] });
     for (const row of rows) result.get(row.stream_id)!.push(toRecorded(row));
     return result;
   }
@@ -171,6 +192,7 @@ export class PostgresEventStore implements EventStore {
   async close(): Promise<void> {
     await this.listener?.close();
     this.listener = undefined;
+    if (this.ownsStatements) await this.statements.end().catch(() => undefined);
   }
 
   private async appendListener(): Promise<AppendListener> {
