@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import { createReadPool } from '../../platform/database';
+import { Limiter } from '../../platform/limiter';
 import { isConnectionError, uniqueViolationConstraint } from '../../platform/pgErrors';
 import {
   EventStoreUnavailableError,
@@ -68,6 +69,7 @@ export class PostgresEventStore implements EventStore {
   private readonly pollIntervalMs: number;
   private readonly statements: Pool;
   private readonly ownsStatements: boolean;
+  private readonly redecidingAppends: Limiter;
 
   constructor(
     private readonly pool: DatabasePool,
@@ -76,6 +78,7 @@ export class PostgresEventStore implements EventStore {
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.ownsStatements = options.statementPool === undefined;
     this.statements = options.statementPool ?? createReadPool(options.connectionString);
+    this.redecidingAppends = new Limiter(Math.max(1, Math.floor(this.statements.options.max / 2)));
   }
 
   async append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -87,8 +90,11 @@ export class PostgresEventStore implements EventStore {
   async appendMany(writes: StreamWrite[], options: AppendManyOptions = {}): Promise<AppendResult[]> {
     checkWrites(writes);
     try {
-      // `redecide` reads through the pools while the transaction is open, on other connections.
-      return options.redecide ? await appendRedeciding(this.statements, writes, options.redecide) : await appendAll(this.statements, writes);
+      if (!options.redecide) return await appendAll(this.statements, writes);
+      // `redecide` reads through the same pool while the transaction holds a connection: fewer
+      // such transactions than connections, so that they cannot take every one and wait forever.
+      const redecide = options.redecide;
+      return await this.redecidingAppends.run(() => appendRedeciding(this.statements, writes, redecide));
     } catch (error) {
       const conflict = error instanceof WrongExpectedRevisionError ? error : this.conflictFrom(writes, uniqueViolationConstraint(error));
       if (!conflict) throw error;
