@@ -1,4 +1,4 @@
-// Just the part of autocannon 9 that bench/run.ts uses (the package ships no types, and adding
+// Just the part of autocannon 9 that bench/load.ts uses (the package ships no types, and adding
 // @types/autocannon is not worth a dependency for one script).
 declare module 'autocannon' {
   import type { EventEmitter } from 'node:events';

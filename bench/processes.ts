@@ -1,0 +1,180 @@
+// The two servers the harness loads, each in a process of its own: the service as `npm start`
+// runs it (node --import tsx, src/server.ts), and the baselines (bench/baselines.ts).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { freePort } from '../src/platform/embeddedPostgres';
+
+const ROOT = path.resolve(__dirname, '..');
+/** Lines of a child's output shown on stderr; the rest are only counted. */
+const SHOWN_LINES = 20;
+
+export interface ChildServer {
+  name: string;
+  url: string;
+  pid: number;
+  /** Output lines the child wrote (stdout and stderr). */
+  outputLines(): number;
+  /** SIGTERM, then SIGKILL if it has not exited after 15 s; resolves with its exit code. */
+  stop(): Promise<number | null>;
+}
+
+interface StartOptions {
+  name: string;
+  /** The entry file, relative to `cwd`. */
+  script: string;
+  cwd: string;
+  env: Record<string, string>;
+  /** A route that answers 200 once the server is ready. */
+  readyPath: string;
+  readyTimeoutMs: number;
+  progress: (message: string) => void;
+  /** Told when the server exits once it was ready, unless the harness stopped it. */
+  onUnexpectedExit: (reason: string) => void;
+}
+
+const running = new Set<number>();
+// A run that dies without its cleanups must not leave servers behind: they are in process groups
+// of their own (so that Ctrl-C reaches only the harness, which stops them in order).
+process.once('exit', () => {
+  for (const pid of running) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Starts the server on a free port; again on another one if that port was taken meanwhile. */
+async function startChild(options: StartOptions): Promise<ChildServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnFreePort(options);
+    } catch (error) {
+      // Another process (a test run, say) may bind the port between freePort() and the child's listen.
+      if (attempt >= 3 || !(error instanceof Error) || !error.message.includes('EADDRINUSE')) throw error;
+      options.progress(`${options.name}: its port was taken meanwhile; starting again on another`);
+    }
+  }
+}
+
+async function startOnFreePort(options: StartOptions): Promise<ChildServer> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', options.script], {
+    cwd: options.cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${options.name} did not start`);
+  running.add(pid);
+  let lines = 0;
+  const recent: string[] = [];
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      lines++;
+      recent.push(line);
+      if (recent.length > 10) recent.shift();
+      if (lines <= SHOWN_LINES) process.stderr.write(`[${options.name}] ${line.slice(0, 2000)}\n`);
+      if (lines === SHOWN_LINES + 1) process.stderr.write(`[${options.name}] (further output is counted, not shown)\n`);
+    });
+  }
+  let exitCode: number | null | undefined;
+  let stopping = false;
+  let ready = false;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, signal) => {
+      running.delete(pid);
+      exitCode = code;
+      if (!stopping && ready) {
+        // Exit code 0 is a graceful stop: a SIGTERM or SIGINT from outside the harness.
+        options.onUnexpectedExit(`${options.name} (pid ${pid}) exited unexpectedly, code ${code}, signal ${signal}`);
+      }
+      resolve(code);
+    }),
+  );
+
+  const url = `http://127.0.0.1:${port}`;
+  const began = Date.now();
+  for (;;) {
+    if (exitCode !== undefined) {
+      throw new Error(`${options.name} exited with code ${exitCode} before it was ready; its last output:\n${recent.join('\n')}`);
+    }
+    const status = await fetch(`${url}${options.readyPath}`).then(
+      (response) => response.status,
+      () => 0,
+    );
+    if (status === 200 && exitCode === undefined) break;
+    if (Date.now() - began > options.readyTimeoutMs) {
+      stopping = true;
+      child.kill('SIGKILL');
+      throw new Error(`${options.name} was not ready within ${options.readyTimeoutMs / 1000} s (${options.readyPath} answered ${status || 'nothing'})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  ready = true;
+  options.progress(`${options.name}: pid ${pid}, ready on ${url} after ${((Date.now() - began) / 1000).toFixed(1)} s`);
+
+  return {
+    name: options.name,
+    url,
+    pid,
+    outputLines: () => lines,
+    async stop() {
+      if (exitCode !== undefined) return exitCode;
+      stopping = true;
+      child.kill('SIGTERM');
+      const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(force);
+      options.progress(`${options.name}: stopped (exit code ${code})`);
+      return code;
+    },
+  };
+}
+
+export function startService(options: {
+  databaseUrl: string;
+  dataDir: string;
+  apiTokens: string;
+  extraEnv: Record<string, string>;
+  progress: (message: string) => void;
+  onUnexpectedExit: (reason: string) => void;
+}): Promise<ChildServer> {
+  return startChild({
+    name: 'service',
+    // The same file, loader, flags and folder as `npm start`.
+    script: 'src/server.ts',
+    cwd: ROOT,
+    env: {
+      DATABASE_URL: options.databaseUrl,
+      DATA_DIR: options.dataDir,
+      LOG_LEVEL: 'warn',
+      API_TOKENS: options.apiTokens,
+      ...options.extraEnv,
+    },
+    readyPath: '/health/ready',
+    readyTimeoutMs: 60_000,
+    progress: options.progress,
+    onUnexpectedExit: options.onUnexpectedExit,
+  });
+}
+
+export function startBaselines(options: {
+  databaseUrl: string;
+  progress: (message: string) => void;
+  onUnexpectedExit: (reason: string) => void;
+}): Promise<ChildServer> {
+  return startChild({
+    name: 'baselines',
+    script: 'bench/baselines.ts',
+    cwd: ROOT,
+    env: { DATABASE_URL: options.databaseUrl },
+    readyPath: '/ping',
+    readyTimeoutMs: 60_000,
+    progress: options.progress,
+    onUnexpectedExit: options.onUnexpectedExit,
+  });
+}
