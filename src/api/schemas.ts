@@ -38,6 +38,19 @@ export const momentParam = z
   }, 'must lie in the years 1970 to 9999')
   .describe('RFC 3339 moment, with Z or an offset such as +03:00, in the years 1970 to 9999');
 
+/**
+ * A NUL character, or a UTF-16 surrogate without its pair: JSON escapes (`\u0000`, `\ud800`) can
+ * carry both, and PostgreSQL refuses both in json and text, so they are a 400 here, not a 500 there.
+ */
+const UNSTORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Free text the service stores: at most `max` characters, none of them unstorable. */
+export const storableText = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((value) => !UNSTORABLE_TEXT.test(value), 'must not contain a NUL character (\\u0000) or an unpaired surrogate');
+
 export const positionSchema = z
   .string()
   .regex(/^\d{1,20}\/\d{1,20}$/, 'expected a position as returned by a write, like "812/45"')

@@ -31,12 +31,18 @@ export interface ReportProgress {
 
 /** A fast-csv formatter for report rows: `;`-separated, header row even when there is no change. */
 export function reportFormatter() {
-  return format<string[], string[]>({
+  const formatter = format<string[], string[]>({
     delimiter: ';',
     headers: [...REPORT_HEADER],
     alwaysWriteHeaders: true,
     includeEndRowDelimiter: true,
   });
+  // A failed report destroys the formatter with its error, which also reaches the caller through
+  // writeHistoryRows' rejection. Until storage has piped the formatter somewhere (it first makes
+  // its folder, or its bucket), nothing else listens, and an 'error' event nobody listens to ends
+  // the process: a database blip during a report request must not.
+  formatter.on('error', () => undefined);
+  return formatter;
 }
 
 /**

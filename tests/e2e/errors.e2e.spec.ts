@@ -54,6 +54,27 @@ describe('errors are problem+json and a failed request changes nothing', () => {
       expect(version.errors.map((e: { path: string }) => e.path)).toContain('expectedVersion');
     });
 
+    // Sent as raw JSON text: the escapes are what a client's JSON carries.
+    it.each([
+      ['a NUL character', 'a\\u0000b'],
+      ['an unpaired high surrogate', 'x\\ud800y'],
+      ['an unpaired low surrogate', 'x\\udc00'],
+    ])('a description with %s, on creation and on PATCH, naming the field', async (_, escaped) => {
+      const json = { 'content-type': 'application/json' };
+      const created = await expectProblem(
+        { method: 'POST', url: '/segments', headers: json, payload: `{"slug": "AVITO_PERFORMANCE_VAS", "description": "${escaped}"}` },
+        400,
+        'validation',
+      );
+      expect(created.errors.map((e: { path: string }) => e.path)).toEqual(['description']);
+      const patched = await expectProblem(
+        { method: 'PATCH', url: '/segments/AVITO_VOICE_MESSAGES', headers: json, payload: `{"description": "${escaped}"}` },
+        400,
+        'validation',
+      );
+      expect(patched.errors.map((e: { path: string }) => e.path)).toEqual(['description']);
+    });
+
     it.each([['bad slug!'], [''], ['-starts-with-dash'], ['x'.repeat(129)]])('a bad slug %p', async (slug) => {
       const problem = await expectProblem(update({ add: [slug] }), 400, 'validation');
       expect(problem.errors[0].path).toBe('add.0');
@@ -278,6 +299,40 @@ describe('503 when the database does not answer', () => {
       expect(again.json().version).toBe(1);
       expect((await service.app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
     } finally {
+      await service.stop();
+      await closePool(pool);
+      await proxy.close();
+      await db.drop();
+    }
+  });
+
+  it('a report requested while the database does not answer is a 503, and the service lives on', async () => {
+    const db = await createTestDatabase();
+    const target = new URL(db.url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
+    const viaProxy = new URL(db.url);
+    viaProxy.port = String(proxy.port);
+    const pool = await createDatabasePool(viaProxy.toString());
+    const service = await createService({ ...serviceParts(pool, viaProxy.toString()), roles: new Set(['api']) });
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      await proxy.cut();
+      const period = new Date().toISOString().slice(0, 7);
+      for (const payload of [{ period }, { period, userId: 1000 }]) {
+        const report = await service.app.inject({ method: 'POST', url: '/reports/history', payload });
+        expect(report.statusCode).toBe(503);
+        expect(report.json()).toMatchObject({ type: '/problems/unavailable', status: 503 });
+      }
+      // The formatter's error is emitted on the next ticks; give it the chance to go unheard.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(uncaught).toEqual([]);
+      expect((await service.app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+      await proxy.restore();
+      expect((await service.app.inject({ method: 'POST', url: '/reports/history', payload: { period: new Date().toISOString().slice(0, 7) } })).statusCode).toBe(201);
+    } finally {
+      process.off('uncaughtException', onUncaught);
       await service.stop();
       await closePool(pool);
       await proxy.close();

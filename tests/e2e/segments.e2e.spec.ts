@@ -32,6 +32,15 @@ describe('segments', () => {
     expect(new Date(one.createdAt).toISOString()).toBe(one.createdAt);
   });
 
+  it('a description in Cyrillic with an emoji is stored and returned as sent', async () => {
+    const created = await t.request({ method: 'POST', url: '/segments', payload: { slug: 'AVITO_TEXT_CHECK', description: 'Скидка 30 % 🎉' } });
+    expect(created.statusCode).toBe(201);
+    expect(created.json().description).toBe('Скидка 30 % 🎉');
+    const read = await t.request({ method: 'GET', url: '/segments/AVITO_TEXT_CHECK', headers: { 'x-min-position': created.headers['x-position'] as string } });
+    expect(read.json().description).toBe('Скидка 30 % 🎉');
+    expect((await t.request({ method: 'DELETE', url: '/segments/AVITO_TEXT_CHECK' })).statusCode).toBe(204);
+  });
+
   it('slugs are case-sensitive', async () => {
     const created = await post('/segments', { slug: 'avito_discount_30' });
     expect(created.statusCode).toBe(201);

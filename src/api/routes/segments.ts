@@ -7,7 +7,7 @@ import { liveSegment, listSegments, type SegmentView } from '../../queries/segme
 import { commandMetadata } from '../commandMetadata';
 import type { AppDeps } from '../deps';
 import { POSITION_HEADER } from '../readYourWrites';
-import { problemSchema, segmentSchema, segmentWithCountSchema, slugSchema } from '../schemas';
+import { problemSchema, segmentSchema, segmentWithCountSchema, slugSchema, storableText } from '../schemas';
 
 const percentSchema = z
   .number()
@@ -19,14 +19,14 @@ const percentSchema = z
 const createSegmentBody = z
   .object({
     slug: slugSchema,
-    description: z.string().max(1000).nullable().optional(),
+    description: storableText(1000).nullable().optional(),
     autoAssignPercent: percentSchema.nullable().optional(),
   })
   .strict();
 
 const updateSegmentBody = z
   .object({
-    description: z.string().max(1000).nullable().optional(),
+    description: storableText(1000).nullable().optional(),
     autoAssignPercent: percentSchema
       .nullable()
       .optional()
