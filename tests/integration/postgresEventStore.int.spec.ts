@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { sql } from 'slonik';
 import { z } from 'zod';
+import { AppendListener } from '../../src/eventstore/postgres/appendListener';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
 import { WrongExpectedRevisionError, type NewEvent } from '../../src/eventstore/eventStore';
 import { createTestDatabase, type TestDatabase } from '../support/database';
@@ -76,6 +77,33 @@ describe('PostgreSQL event store', () => {
       ['B1', 2],
       ['B2', 3],
     ]);
+  });
+
+  it('the append listener wakes a waiter at a notification, counts one that came before the wait, and keeps nothing of timed-out waits', async () => {
+    const listener = await AppendListener.connect(db.url);
+    const signal = new AbortController().signal;
+    try {
+      for (let i = 0; i < 20; i++) await listener.waitAfter(listener.mark(), 5, signal);
+      expect(listener.waiting).toBe(0);
+
+      const mark = listener.mark();
+      const started = Date.now();
+      const waiting = listener.waitAfter(mark, 10_000, signal);
+      await store.append('s-listen', [event('A')], 'any');
+      await waiting;
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(listener.waiting).toBe(0);
+
+      // A notification between the mark and the wait is not missed: the wait returns at once.
+      const before = listener.mark();
+      await store.append('s-listen', [event('B')], 'any');
+      while (listener.mark() === before) await new Promise((resolve) => setTimeout(resolve, 5));
+      const again = Date.now();
+      await listener.waitAfter(before, 10_000, signal);
+      expect(Date.now() - again).toBeLessThan(1_000);
+    } finally {
+      await listener.close();
+    }
   });
 
   it('appends to several streams all or nothing', async () => {

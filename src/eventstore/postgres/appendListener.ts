@@ -5,7 +5,10 @@ import { Client } from 'pg';
 const CHANNEL = 'events_appended';
 
 export class AppendListener {
-  private pending: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Notifications received so far: a subscriber marks this before reading, then waits for more. */
+  private notifications = 0;
+  /** Each waiting subscriber's wake-up, removed when it wakes for any reason: nothing piles up while idle. */
+  private readonly waiters = new Set<() => void>();
   private client: Client | undefined;
   private reconnecting = false;
   private closed = false;
@@ -18,14 +21,29 @@ export class AppendListener {
     return listener;
   }
 
-  /** A promise settled at the next notification (or never, if notifications are down). */
-  next(): Promise<void> {
-    if (!this.pending) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((done) => (resolve = done));
-      this.pending = { promise, resolve };
+  /** The notifications so far; `waitAfter` returns at once if any arrived since. */
+  mark(): number {
+    return this.notifications;
+  }
+
+  /** Resolves at the first notification after `mark`, after `timeoutMs`, or when `signal` aborts. */
+  async waitAfter(mark: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (this.notifications > mark || this.closed || signal.aborted) return;
+    const woken = new AbortController();
+    const wake = () => woken.abort();
+    this.waiters.add(wake);
+    signal.addEventListener('abort', wake, { once: true });
+    try {
+      await sleep(timeoutMs, woken.signal);
+    } finally {
+      this.waiters.delete(wake);
+      signal.removeEventListener('abort', wake);
     }
-    return this.pending.promise;
+  }
+
+  /** Subscribers waiting now (for tests of the listener's own bookkeeping). */
+  get waiting(): number {
+    return this.waiters.size;
   }
 
   async close(): Promise<void> {
@@ -62,18 +80,7 @@ export class AppendListener {
   }
 
   private wakeAll(): void {
-    const pending = this.pending;
-    this.pending = undefined;
-    pending?.resolve();
+    this.notifications++;
+    for (const wake of [...this.waiters]) wake();
   }
-}
-
-/** Resolves on a notification, after `timeoutMs`, or when the signal aborts, whichever is first. */
-export async function waitForAppend(wake: Promise<void>, timeoutMs: number, signal: AbortSignal): Promise<void> {
-  const woken = new AbortController();
-  const end = () => woken.abort();
-  signal.addEventListener('abort', end, { once: true });
-  void wake.then(end);
-  await sleep(timeoutMs, woken.signal);
-  signal.removeEventListener('abort', end);
 }

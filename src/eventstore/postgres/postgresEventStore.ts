@@ -22,7 +22,7 @@ import {
 } from '../eventStore';
 import { START_POSITION } from '../position';
 import { appendAll, appendRedeciding, checkWrites } from './appendEvents';
-import { AppendListener, waitForAppend } from './appendListener';
+import { AppendListener } from './appendListener';
 import { pauseAfterDrop, type ResubscribeOptions } from '../resubscribe';
 import {
   appendedRow,
@@ -148,7 +148,7 @@ export class PostgresEventStore implements EventStore {
     let caughtUp = false;
     let failures = 0;
     while (!options.signal.aborted) {
-      const wake = listener.next();
+      const mark = listener.mark();
       let batch: RecordedEvent[];
       try {
         batch = await this.readAll({ from, limit: options.batchSize });
@@ -170,7 +170,7 @@ export class PostgresEventStore implements EventStore {
         caughtUp = true;
         yield batch;
       }
-      await waitForAppend(wake, this.pollIntervalMs, options.signal);
+      await listener.waitAfter(mark, this.pollIntervalMs, options.signal);
     }
   }
 
