@@ -269,7 +269,8 @@ describe('401 and 403 when tokens are configured', () => {
 });
 
 describe('503 when the database does not answer', () => {
-  it('commands, queries and readiness answer 503 without leaking details, and recover', async () => {
+  /** An api-only service whose every connection to a fresh database goes through a proxy the test can cut. */
+  async function apiServiceBehindProxy() {
     const db = await createTestDatabase();
     const target = new URL(db.url);
     const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
@@ -277,6 +278,11 @@ describe('503 when the database does not answer', () => {
     viaProxy.port = String(proxy.port);
     const pool = await createDatabasePool(viaProxy.toString());
     const service = await createService({ ...serviceParts(pool, viaProxy.toString()), roles: new Set(['api']) });
+    return { db, proxy, pool, service };
+  }
+
+  it('commands, queries and readiness answer 503 without leaking details, and recover', async () => {
+    const { db, proxy, pool, service } = await apiServiceBehindProxy();
     try {
       expect((await service.app.inject({ method: 'POST', url: '/segments', payload: { slug: 'A' } })).statusCode).toBe(201);
       await proxy.cut();
@@ -307,13 +313,7 @@ describe('503 when the database does not answer', () => {
   });
 
   it('a report requested while the database does not answer is a 503, and the service lives on', async () => {
-    const db = await createTestDatabase();
-    const target = new URL(db.url);
-    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
-    const viaProxy = new URL(db.url);
-    viaProxy.port = String(proxy.port);
-    const pool = await createDatabasePool(viaProxy.toString());
-    const service = await createService({ ...serviceParts(pool, viaProxy.toString()), roles: new Set(['api']) });
+    const { db, proxy, pool, service } = await apiServiceBehindProxy();
     const uncaught: unknown[] = [];
     const onUncaught = (error: unknown) => uncaught.push(error);
     process.on('uncaughtException', onUncaught);
