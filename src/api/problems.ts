@@ -19,7 +19,11 @@ export interface Problem {
 export const problemType = (name: string): string => `/problems/${name}`;
 
 export class HttpProblem extends Error {
-  constructor(readonly problem: Problem) {
+  constructor(
+    readonly problem: Problem,
+    /** Response headers the status calls for, such as WWW-Authenticate with a 401. */
+    readonly headers: Record<string, string> = {},
+  ) {
     super(problem.detail ?? problem.title);
   }
 }
@@ -86,6 +90,7 @@ export function registerProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const problem = problemFor(error, request);
     if (problem.status >= 500 && problem.status !== 500) request.log.warn({ err: error }, problem.title);
+    if (error instanceof HttpProblem) reply.headers(error.headers);
     return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((request, reply) =>

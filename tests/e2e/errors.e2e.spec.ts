@@ -1,4 +1,6 @@
 // Every row of the API's error table: the status, a problem+json body, and nothing changed.
+import type { AddressInfo } from 'node:net';
+import net from 'node:net';
 import type { InjectOptions } from 'fastify';
 import { closePool, createDatabasePool } from '../../src/platform/database';
 import { createService } from '../../src/service';
@@ -239,6 +241,37 @@ describe('401 and 403 when tokens are configured', () => {
     const wrong = await t.request({ method: 'GET', url: '/users/1/segments', headers: bearer('nope-nope-nope-nope') });
     expect(wrong.statusCode).toBe(401);
     expect(await t.snapshot()).toEqual(before);
+  });
+
+  it('a 401 says which scheme to use, and for a token that is not known, that it is invalid (RFC 6750)', async () => {
+    const missing = await t.request({ method: 'GET', url: '/users/1/segments' });
+    expect(missing.statusCode).toBe(401);
+    expect(missing.headers['www-authenticate']).toBe('Bearer');
+    const wrong = await t.request({ method: 'GET', url: '/users/1/segments', headers: bearer('nope-nope-nope-nope') });
+    expect(wrong.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
+  });
+
+  it('two Authorization headers are a 400, even when the first carries a good token', async () => {
+    // Over a real socket: Node keeps only the first Authorization header, so the request must be raw.
+    await t.service.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = t.service.app.server.address() as AddressInfo;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.end(
+          'GET /segments HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+            `Authorization: Bearer ${tokens[2]!.token}\r\nAuthorization: Bearer nope-nope-nope-nope\r\nConnection: close\r\n\r\n`,
+        );
+      });
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toMatch(/application\/problem\+json/);
+    expect(answer).toMatch(/one Authorization header/);
+    const single = await t.request({ method: 'GET', url: '/segments', headers: bearer(tokens[2]!.token) });
+    expect(single.statusCode).toBe(200);
   });
 
   it('a token without the needed scope is 403 and changes nothing', async () => {
