@@ -35,12 +35,26 @@ const memberCount = (now: Date) => sql.fragment`
   (SELECT count(*) FROM memberships m
    WHERE m.segment_id = s.segment_id AND (m.expires_at IS NULL OR m.expires_at > ${now.toISOString()}::timestamptz))`;
 
-export async function listSegments(db: CommonQueryMethods, now: Date): Promise<SegmentView[]> {
+export interface SegmentPage {
+  segments: SegmentView[];
+  /** The last slug of this page when more may follow. */
+  nextAfter: string | null;
+}
+
+/** Live segments in slug order (byte order, as the API sorts: COLLATE "C"), a page at a time. */
+export async function listSegments(
+  db: CommonQueryMethods,
+  now: Date,
+  options: { limit: number; after?: string },
+): Promise<SegmentPage> {
+  const after = options.after === undefined ? sql.fragment`` : sql.fragment`AND s.slug COLLATE "C" > ${options.after}`;
   const rows = await db.any(sql.type(segmentRow)`
     SELECT s.segment_id::text, s.slug, s.description, s.auto_assign_percent::text, s.created_at,
            ${memberCount(now)} AS member_count
-    FROM segments s WHERE s.deleted_at IS NULL ORDER BY s.slug`);
-  return rows.map(toView);
+    FROM segments s WHERE s.deleted_at IS NULL ${after}
+    ORDER BY s.slug COLLATE "C" LIMIT ${options.limit + 1}`);
+  const page = rows.slice(0, options.limit).map(toView);
+  return { segments: page, nextAfter: rows.length > options.limit ? page[page.length - 1]!.slug : null };
 }
 
 export async function liveSegment(db: CommonQueryMethods, slug: string, now: Date): Promise<SegmentView | undefined> {

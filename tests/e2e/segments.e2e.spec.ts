@@ -12,7 +12,7 @@ describe('segments', () => {
   const get = (url: string) => t.request({ method: 'GET', url });
 
   it('the service starts empty', async () => {
-    expect((await get('/segments')).json()).toEqual({ segments: [] });
+    expect((await get('/segments')).json()).toEqual({ segments: [], nextCursor: null });
     expect((await get('/users/1000/segments')).json()).toEqual({ userId: 1000, segments: [] });
   });
 
@@ -30,6 +30,31 @@ describe('segments', () => {
     const one = (await get('/segments/AVITO_VOICE_MESSAGES')).json();
     expect(one).toMatchObject({ slug: 'AVITO_VOICE_MESSAGES', description: 'Voice messages in chats', autoAssignPercent: null, memberCount: 2 });
     expect(new Date(one.createdAt).toISOString()).toBe(one.createdAt);
+  });
+
+  it('lists segments a page at a time, in slug order, with a cursor to the next page', async () => {
+    const slugs = ['PAGE_a', 'PAGE_B', 'PAGE_c', 'PAGE_D', 'PAGE_e'];
+    for (const slug of slugs) expect((await post('/segments', { slug })).statusCode).toBe(201);
+    await t.settle();
+    const everything = (await get('/segments?limit=1000')).json();
+    expect(everything.nextCursor).toBeNull();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = cursor === null ? '?limit=2' : `?limit=2&cursor=${encodeURIComponent(cursor)}`;
+      const page = (await get(`/segments${query}`)).json();
+      expect(page.segments.length).toBeLessThanOrEqual(2);
+      seen.push(...page.segments.map((segment: { slug: string }) => segment.slug));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor !== null && pages < 20);
+    expect(seen).toEqual(everything.segments.map((segment: { slug: string }) => segment.slug));
+    // Sorted by UTF-16 code unit, as every list of the API: upper case before lower case.
+    expect(seen.filter((slug) => slug.startsWith('PAGE_'))).toEqual(['PAGE_B', 'PAGE_D', 'PAGE_a', 'PAGE_c', 'PAGE_e']);
+    expect((await get('/segments?limit=0')).statusCode).toBe(400);
+    expect((await get('/segments?cursor=not%20a%20slug')).statusCode).toBe(400);
+    for (const slug of slugs) expect((await t.request({ method: 'DELETE', url: `/segments/${slug}` })).statusCode).toBe(204);
   });
 
   it('a description in Cyrillic with an emoji is stored and returned as sent', async () => {

@@ -39,6 +39,11 @@ const updateSegmentBody = z
 
 export const slugParams = z.object({ slug: slugSchema });
 
+const segmentsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: slugSchema.optional().describe('nextCursor of the previous page'),
+});
+
 const segmentJson = (segment: Pick<SegmentView, 'slug' | 'description' | 'autoAssignPercent' | 'createdAt'>) => ({
   slug: segment.slug,
   description: segment.description,
@@ -79,13 +84,23 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
       config: { scope: 'read', readModel: true },
       schema: {
         tags: ['segments'],
-        summary: 'List live segments, sorted by slug',
-        response: { 200: z.object({ segments: z.array(segmentWithCountSchema) }), ...errors },
+        summary: 'List live segments, sorted by slug, a page at a time',
+        querystring: segmentsQuery,
+        response: {
+          200: z.object({
+            segments: z.array(segmentWithCountSchema),
+            nextCursor: z.string().nullable().describe('Send as cursor for the next page; null on the last page'),
+          }),
+          ...errors,
+        },
       },
     },
-    async () => {
-      const segments = await listSegments(deps.readModel, deps.clock.now());
-      return { segments: segments.map((segment) => ({ ...segmentJson(segment), memberCount: segment.memberCount })) };
+    async (request) => {
+      const page = await listSegments(deps.readModel, deps.clock.now(), { limit: request.query.limit, after: request.query.cursor });
+      return {
+        segments: page.segments.map((segment) => ({ ...segmentJson(segment), memberCount: segment.memberCount })),
+        nextCursor: page.nextAfter,
+      };
     },
   );
 
