@@ -73,6 +73,9 @@ async function runReplay(args: string[], stores: Stores): Promise<void> {
   if (filter.userId === undefined && filter.slug === undefined && (!filter.from || !filter.to)) {
     throw new UsageError('replay needs --user, --segment, or both --from and --to');
   }
+  // A user's stream holds only that user's events: the two filters together could match nothing
+  // but the user's events about that segment, which is not what either option promises alone.
+  if (filter.userId !== undefined && filter.slug !== undefined) throw new UsageError('replay takes --user or --segment, not both');
   const db = await stores.open();
   const store = storeOf(stores, db);
   try {
@@ -95,8 +98,9 @@ async function runReport(args: string[], stores: Stores): Promise<void> {
     options: { period: { type: 'string' }, user: { type: 'string' }, out: { type: 'string' } },
     strict: true,
   });
-  const period = values.period === undefined ? undefined : parsePeriod(values.period);
-  if (!period) throw new UsageError(`--period: expected a month as YYYY-MM, got "${values.period ?? ''}"`);
+  if (values.period === undefined) throw new UsageError('report needs --period YYYY-MM');
+  const period = parsePeriod(values.period);
+  if (!period) throw new UsageError(`--period: expected a month as YYYY-MM, got "${values.period}"`);
   if (period.name > periodOf(new Date())) throw new UsageError(`--period: ${period.name} is after the current month`);
   const userId = userIdOption(values.user);
 

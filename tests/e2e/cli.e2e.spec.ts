@@ -113,6 +113,8 @@ describe('segments CLI', () => {
       [['replay'], 'replay needs --user, --segment, or both --from and --to'],
       [['replay', '--user', 'abc'], '--user: expected a positive integer, got "abc"'],
       [['replay', '--users', '1000'], "Unknown option '--users'"],
+      [['replay', '--user', '1', '--segment', 'AVITO_VOICE_MESSAGES'], 'replay takes --user or --segment, not both'],
+      [['report'], 'report needs --period YYYY-MM'],
       [['rebuild'], 'unknown command "rebuild"'],
     ] as const) {
       const run = await cli(...args);
