@@ -4,7 +4,7 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import { AppendListener } from '../../src/eventstore/postgres/appendListener';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
-import { WrongExpectedRevisionError, type NewEvent } from '../../src/eventstore/eventStore';
+import { WrongExpectedRevisionError, type NewEvent, type Position } from '../../src/eventstore/eventStore';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 const event = (type: string, data: unknown = {}): NewEvent => ({ id: randomUUID(), type, data, metadata: {} });
@@ -103,6 +103,45 @@ describe('PostgreSQL event store', () => {
       expect(Date.now() - again).toBeLessThan(1_000);
     } finally {
       await listener.close();
+    }
+  });
+
+  it('a reader and a subscriber do not pass an event whose transaction is still open, and see it once it commits', async () => {
+    let from: Position | undefined;
+    for (let page = await store.readAll({ limit: 1_000 }); page.length > 0; page = await store.readAll({ from, limit: 1_000 })) {
+      from = page[page.length - 1]!.position;
+    }
+    const controller = new AbortController();
+    const delivered: string[] = [];
+    const subscription = (async () => {
+      for await (const batch of store.subscribeToAll({ from, batchSize: 10, signal: controller.signal })) {
+        delivered.push(...batch.map((recorded) => recorded.type));
+      }
+    })();
+    // An append whose transaction stays open, then a later one that commits at once.
+    const late = new Client({ connectionString: db.url });
+    await late.connect();
+    try {
+      await late.query('BEGIN');
+      await late.query(
+        `INSERT INTO events (event_id, stream_id, stream_position, type, data, metadata) VALUES ($1, 'late-x', 0, 'Late', '{}', '{}')`,
+        [randomUUID()],
+      );
+      await store.append('late-y', [event('Early')], 'no_stream');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await store.readAll({ from, limit: 100 })).toEqual([]);
+      expect(delivered).toEqual([]);
+
+      await late.query('COMMIT');
+      const deadline = Date.now() + 10_000;
+      while (delivered.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect((await store.readAll({ from, limit: 100 })).map((recorded) => recorded.type)).toEqual(['Late', 'Early']);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(delivered).toEqual(['Late', 'Early']);
+    } finally {
+      controller.abort();
+      await subscription;
+      await late.end();
     }
   });
 
