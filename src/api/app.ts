@@ -50,6 +50,19 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
     reply.header('x-request-id', request.id);
   });
 
+  // Every route that needs a scope says so in the OpenAPI document, so that Swagger UI's
+  // "Authorize" sends the token with it; the scope it needs is in its description.
+  app.addHook('onRoute', (route) => {
+    const scope = route.config?.scope;
+    if (!scope || !route.schema) return;
+    const needs = `Needs a token with scope \`${scope}\` (or higher) when API_TOKENS is configured.`;
+    route.schema = {
+      ...route.schema,
+      security: [{ bearer: [] }],
+      description: route.schema.description ? `${route.schema.description}\n\n${needs}` : needs,
+    };
+  });
+
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',

@@ -23,4 +23,18 @@ describe('docs/openapi.json', () => {
     );
     expect(document.paths['/users/{userId}/segments'].post.requestBody.content['application/json'].schema.properties).toHaveProperty('add');
   });
+
+  it('states the bearer requirement on every route that needs a scope, and on no public one', async () => {
+    const document = JSON.parse(await renderOpenApiDocument());
+    const secured: string[] = [];
+    const open: string[] = [];
+    for (const [route, operations] of Object.entries(document.paths as Record<string, Record<string, { security?: unknown }>>)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        (operation.security ? secured : open).push(`${method.toUpperCase()} ${route}`);
+      }
+    }
+    expect(secured).toEqual(expect.arrayContaining(['POST /users/{userId}/segments', 'GET /users/{userId}/segments', 'GET /projections', 'POST /reports/history']));
+    expect(open.sort()).toEqual(['GET /health/live', 'GET /health/ready', 'GET /reports/{file}']);
+    expect(document.paths['/projections'].get.description).toContain('scope `admin`');
+  });
 });
