@@ -12,6 +12,7 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!(p-limit|yocto-queue|cookie)/)'],
   globalSetup: '<rootDir>/tests/support/globalSetup.ts',
   globalTeardown: '<rootDir>/tests/support/globalTeardown.ts',
+  setupFilesAfterEnv: ['<rootDir>/tests/support/releaseStdoutListeners.ts'],
   reporters: ['default', '<rootDir>/tests/support/summaryReporter.js'],
   testTimeout: 30_000,
   maxWorkers: 2,
