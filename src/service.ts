@@ -13,7 +13,7 @@ import { createProjectionStatus } from './operations/projectionStatus';
 import { createReadiness } from './operations/readiness';
 import { systemClock, type Clock } from './platform/clock';
 import { createMembershipExpiryTimer, type MembershipExpiryTimer } from './processes/membershipExpiryTimer';
-import { createSegmentDeletionSweep, type SegmentDeletionSweep } from './processes/segmentDeletionSweep';
+import { createSegmentDeletionSweep } from './processes/segmentDeletionSweep';
 import { createReadModelProjection, READ_MODEL_PROJECTION } from './projections/readModel/readModelProjection';
 import { createReadModelWaiter } from './projections/readModelPosition';
 import { ProjectionRunner } from './projections/runner';
@@ -65,14 +65,11 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const userCommands = createUserCommands({ store, snapshots: createUserSnapshots(pool, readPool), clock });
   const percentageSegments = new PercentageSegmentCache(pool);
 
-  let runner: ProjectionRunner | undefined;
-  let sweep: SegmentDeletionSweep | undefined;
-  if (roles.has('projector')) {
-    const deletionSweep = createSegmentDeletionSweep({ pool, userCommands, logger });
-    const projection = createReadModelProjection();
-    runner = new ProjectionRunner({ pool, store, projection, logger, batchSize: options.batchSize, onBatchCommitted: () => deletionSweep.wake() });
-    sweep = deletionSweep;
-  }
+  const sweep = roles.has('projector') ? createSegmentDeletionSweep({ pool, userCommands, logger }) : undefined;
+  // The projector wakes the deletion sweep after each batch: the batch may have filled its outbox.
+  const projection = createReadModelProjection();
+  const onBatchCommitted = () => sweep?.wake();
+  const runner = sweep && new ProjectionRunner({ pool, store, projection, logger, batchSize: options.batchSize, onBatchCommitted });
   const timer = roles.has('timer')
     ? createMembershipExpiryTimer({ pool, userCommands, logger, clock, schedule: options.ttlSweepSchedule })
     : undefined;
@@ -105,11 +102,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     store,
     runner,
     timer,
-    start() {
-      runner?.start();
-      sweep?.start();
-      timer?.start();
-    },
+    start: () => [runner, sweep, timer].forEach((part) => part?.start()),
     async stop() {
       await app.close();
       await timer?.stop();

@@ -59,4 +59,8 @@ describe('the import rules of the layout', () => {
       .filter(({ lines }) => lines > 250);
     expect(long).toEqual([]);
   });
+
+  it('service.ts, which wires one process, stays under 120 lines', () => {
+    expect(fs.readFileSync(path.join(SRC, 'service.ts'), 'utf8').split('\n').length - 1).toBeLessThan(120);
+  });
 });
