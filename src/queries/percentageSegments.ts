@@ -17,6 +17,9 @@ const versionRow = z.object({ version: z.string() });
 /** The fragment that reads the version; readers select it next to their own rows. */
 export const percentageVersion = sql.fragment`(SELECT coalesce(max(global_position), 0)::text FROM percentage_changes)`;
 
+/** The same subquery for the named statements of the read pool (node-postgres, plain text). */
+export const PERCENTAGE_VERSION_SQL = '(SELECT coalesce(max(global_position), 0)::text FROM percentage_changes)';
+
 export class PercentageSegmentCache {
   private version: string | null = null;
   private timelines: readonly PercentageTimeline[] = [];

@@ -5,7 +5,7 @@
 import type { OptOut } from '../domain/percentageMembership';
 import type { UserState } from '../domain/userMemberships';
 import { userSegmentsAt, type UserSegment } from '../domain/userSegments';
-import type { PercentageSegmentCache } from './percentageSegments';
+import { PERCENTAGE_VERSION_SQL, type PercentageSegmentCache } from './percentageSegments';
 import type { ReadPool } from './userSegments';
 
 export type SegmentsAfterWrite = (userId: number, state: UserState, decidedAt: Date) => Promise<UserSegment[]>;
@@ -15,7 +15,7 @@ const ANSWER = {
   name: 'segments_after_write_v1',
   text: `
     SELECT ARRAY(SELECT segment_id::text FROM segments WHERE deleted_at IS NOT NULL AND segment_id = ANY($1::uuid[])) AS deleted,
-           (SELECT coalesce(max(global_position), 0)::text FROM percentage_changes) AS version`,
+           ${PERCENTAGE_VERSION_SQL} AS version`,
 };
 
 export function createSegmentsAfterWrite(readPool: ReadPool, percentageSegments: PercentageSegmentCache): SegmentsAfterWrite {

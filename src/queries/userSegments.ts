@@ -8,7 +8,7 @@
 import type { Pool } from 'pg';
 import type { OptOut } from '../domain/percentageMembership';
 import { userSegmentsAt, type ExplicitMembership, type UserSegment } from '../domain/userSegments';
-import type { PercentageSegmentCache } from './percentageSegments';
+import { PERCENTAGE_VERSION_SQL, type PercentageSegmentCache } from './percentageSegments';
 
 export type { UserSegment } from '../domain/userSegments';
 
@@ -29,7 +29,7 @@ const USER_SEGMENT_ROWS = {
     FROM auto_membership_opt_outs o
     WHERE o.user_id = $1
     UNION ALL
-    SELECT 2, (SELECT coalesce(max(c.global_position), 0)::text FROM percentage_changes c), NULL, NULL, NULL, NULL`,
+    SELECT 2, ${PERCENTAGE_VERSION_SQL}, NULL, NULL, NULL, NULL`,
   rowMode: 'array' as const,
 };
 

@@ -1,20 +1,6 @@
 // Rows of the `events` table as the PostgreSQL adapter reads and writes them.
-import { sql } from 'slonik';
 import { z } from 'zod';
 import type { AppendResult, ExpectedRevision, RecordedEvent, StreamWrite } from '../eventStore';
-
-export const recordedRow = z.object({
-  event_id: z.string(),
-  stream_id: z.string(),
-  stream_position: z.number(),
-  global_position: z.number(),
-  // Aliased: an output column named transaction_id would make ORDER BY sort the text, not the xid.
-  transaction_text: z.string(),
-  type: z.string(),
-  data: z.unknown(),
-  metadata: z.record(z.unknown()),
-  created_at: z.date(),
-});
 
 export const appendedRow = z.object({
   stream_id: z.string(),
@@ -43,11 +29,7 @@ export const RECORDED_PG_COLUMNS = `
   event_id::text, stream_id, stream_position::float8 AS stream_position, global_position::float8 AS global_position,
   transaction_id::text AS transaction_text, type, data, metadata, created_at`;
 
-export const RECORDED_COLUMNS = sql.fragment`
-  event_id::text, stream_id, stream_position, global_position, transaction_id::text AS transaction_text,
-  type, data, metadata, created_at`;
-
-export function toRecorded(row: z.infer<typeof recordedRow> | RecordedPgRow): RecordedEvent {
+export function toRecorded(row: RecordedPgRow): RecordedEvent {
   return {
     id: row.event_id,
     stream: row.stream_id,

@@ -27,9 +27,7 @@ import { pauseAfterDrop, type ResubscribeOptions } from '../resubscribe';
 import {
   appendedRow,
   expectedAsRevision,
-  RECORDED_COLUMNS,
   RECORDED_PG_COLUMNS,
-  recordedRow,
   resultsOf,
   storedIdRow,
   toRecorded,
@@ -39,6 +37,18 @@ import {
 // One index range scan per stream. A plain `stream_id = ANY(…)` is planned from the table's
 // statistics, which at millions of streams misjudge a few short streams as tens of thousands of
 // rows and choose a parallel bitmap scan (hundreds of ms); the lateral join cannot.
+// The projector's read: named, so planned once per connection, like the commands' statements.
+// ORDER BY names the table's columns: the output's global_position is a float8 copy.
+const READ_ALL = {
+  name: 'events_read_all_v1',
+  text: `
+    SELECT ${RECORDED_PG_COLUMNS} FROM events
+    WHERE (transaction_id, global_position) > ($1::xid8, $2::int8)
+      AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY events.transaction_id, events.global_position
+    LIMIT $3`,
+};
+
 const READ_STREAMS = {
   name: 'events_read_streams_v1',
   text: `
@@ -127,13 +137,10 @@ export class PostgresEventStore implements EventStore {
     const from = options.from ?? START_POSITION;
     // Only transactions older than every running one: a transaction that committed late cannot
     // slip in behind a position a reader has already passed.
-    const rows = await this.pool.any(sql.type(recordedRow)`
-      SELECT ${RECORDED_COLUMNS}
-      FROM events
-      WHERE (transaction_id, global_position) > (${from.commit.toString()}::xid8, ${from.prepare.toString()}::int8)
-        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY events.transaction_id, events.global_position
-      LIMIT ${options.limit}`);
+    const { rows } = await this.statements.query<RecordedPgRow>({
+      ...READ_ALL,
+      values: [from.commit.toString(), from.prepare.toString(), options.limit],
+    });
     return rows.map(toRecorded);
   }
 
