@@ -108,6 +108,7 @@ const environmentSchema = z
     EMBEDDED_POSTGRES_PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(0)),
     BODY_LIMIT_BYTES: z.preprocess(emptyAsUndefined, z.coerce.number().int().positive().default(4 * 1024 * 1024)),
     DATABASE_POOL_SIZE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(200).default(10)),
+    READ_VIEW: z.preprocess(emptyAsUndefined, z.enum(['memory', 'database']).default('memory')),
     S3_ENDPOINT: z.preprocess(
       emptyAsUndefined,
       z.string().url().refine((value) => /^https?:\/\//.test(value), 'must be an http:// or https:// URL').optional(),
@@ -181,6 +182,8 @@ export interface Config {
   embeddedPostgresPort: number;
   bodyLimitBytes: number;
   databasePoolSize: number;
+  /** Where `api` processes answer GET /users/{id}/segments from: their in-memory view, or the read model's tables. */
+  readView: 'memory' | 'database';
   /** Object storage for reports; undefined keeps them on local disk (DATA_DIR/reports). */
   s3: { endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string; pathStyle: boolean } | undefined;
   reportUrlExpirySeconds: number;
@@ -219,6 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    readView: e.READ_VIEW,
     s3:
       e.S3_ENDPOINT && e.S3_ACCESS_KEY && e.S3_SECRET_KEY && e.S3_BUCKET
         ? {

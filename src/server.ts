@@ -43,6 +43,7 @@ async function main(config: Config): Promise<void> {
       readPool,
       store,
       roles: config.roles,
+      readView: config.readView,
       logger,
       apiTokens: config.apiTokens,
       bodyLimitBytes: config.bodyLimitBytes,

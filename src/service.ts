@@ -32,6 +32,8 @@ export interface ServiceOptions {
   readPool: ReadPool;
   store: EventStore;
   roles: ReadonlySet<Role>;
+  /** Where `api` answers a user's segments now: its in-memory view (the default) or the read model's tables. */
+  readView?: 'memory' | 'database';
   /** Where history reports go (src/reports/createReportStorage.ts builds it from config). */
   reportStorage: ReportStorage;
   clock?: Clock;
