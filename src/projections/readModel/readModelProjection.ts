@@ -1,122 +1,36 @@
-// The read model: segments, active explicit memberships, one audit row per membership change,
-// the outbox of members still to be removed from deleted segments, and for percentage segments
-// their percentage changes and users' opt-outs. Tables: infra/sql/schema.sql.
+// The read model in PostgreSQL: segments, active explicit memberships, one audit row per
+// membership change, the outbox of members still to be removed from deleted segments, and for
+// percentage segments their percentage changes and users' opt-outs. Tables: infra/sql/schema.sql.
+// What each event means is readModelRules.ts, shared with the in-memory view of the API processes.
 //
 // Membership events are applied set-wise: a run of them between two segment events is folded in
 // memory to the final state per (user, segment) and written with a few statements, so a bulk
 // change of 100,000 users costs a handful of round trips per batch, not one per event.
 import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { z } from 'zod';
-import type { RecordedEvent } from '../../eventstore/eventStore';
-import type { AutoMembershipOptedOut, MembershipEvent } from '../../events/membershipEvents';
-import type { SegmentEvent } from '../../events/segmentEvents';
 import { rolloutSeedOf } from '../../domain/percentage';
 import type { Projection } from '../projection';
+import { applyReadModelStep, readModelSteps, type Final, type MembershipRun, type ReadModelTarget } from './readModelRules';
 
 export const READ_MODEL_PROJECTION = 'read_model';
-
-type Final =
-  | { present: true; userId: number; segmentId: string; slug: string; addedAt: string; expiresAt: string | null }
-  | { present: false; userId: number; segmentId: string };
-
-interface AuditRow {
-  globalPosition: number;
-  userId: number;
-  segmentId: string;
-  slug: string;
-  operation: 'added' | 'removed';
-  reason: string;
-  at: string;
-  expiresAt: string | null;
-}
-
-interface ExpiryUpdate {
-  userId: number;
-  segmentId: string;
-  expiresAt: string | null;
-}
-
-class MembershipRun {
-  readonly finals = new Map<string, Final>();
-  readonly audit: AuditRow[] = [];
-  /** New expiries of memberships this run did not add: an UPDATE of rows already there. */
-  readonly expiryUpdates = new Map<string, ExpiryUpdate>();
-  /** Every expiry change with its moment, for point-in-time reads (membership_expiry_changes). */
-  readonly expiryChanges: Array<ExpiryUpdate & { globalPosition: number; changedAt: string }> = [];
-  readonly optOuts: Array<AutoMembershipOptedOut['data']> = [];
-
-  add(recorded: RecordedEvent, event: MembershipEvent): void {
-    if (event.type === 'AutoMembershipOptedOut') {
-      this.optOuts.push(event.data);
-      return;
-    }
-    const { userId, segmentId, slug } = event.data;
-    const key = `${userId}:${segmentId}`;
-    const globalPosition = Number(recorded.position.prepare);
-    if (event.type === 'MembershipExpiryChanged') {
-      this.expiryChanges.push({ globalPosition, userId, segmentId, expiresAt: event.data.expiresAt, changedAt: event.data.changedAt });
-      // The membership goes on, so history gets no row; only the end the reads filter on moves.
-      const final = this.finals.get(key);
-      if (final?.present) this.finals.set(key, { ...final, expiresAt: event.data.expiresAt });
-      else if (!final) this.expiryUpdates.set(key, { userId, segmentId, expiresAt: event.data.expiresAt });
-      return;
-    }
-    this.expiryUpdates.delete(key);
-    if (event.type === 'MembershipAdded') {
-      const { addedAt, expiresAt, reason } = event.data;
-      this.finals.set(key, { present: true, userId, segmentId, slug, addedAt, expiresAt });
-      this.audit.push({ globalPosition, userId, segmentId, slug, operation: 'added', reason, at: addedAt, expiresAt });
-    } else {
-      const { reason, effectiveAt } = event.data;
-      this.finals.set(key, { present: false, userId, segmentId });
-      this.audit.push({ globalPosition, userId, segmentId, slug, operation: 'removed', reason, at: effectiveAt, expiresAt: null });
-    }
-  }
-
-  get isEmpty(): boolean {
-    return (
-      this.audit.length === 0 && this.expiryUpdates.size === 0 && this.expiryChanges.length === 0 && this.optOuts.length === 0
-    );
-  }
-}
 
 export function createReadModelProjection(): Projection {
   return {
     name: READ_MODEL_PROJECTION,
     async applyBatch(tx, events) {
-      let run = new MembershipRun();
-      for (const recorded of events) {
-        switch (recorded.type) {
-          case 'MembershipAdded':
-          case 'MembershipRemoved':
-          case 'MembershipExpiryChanged':
-          case 'AutoMembershipOptedOut':
-            run.add(recorded, { type: recorded.type, data: recorded.data } as MembershipEvent);
-            break;
-          case 'SegmentCreated':
-          case 'SegmentUpdated':
-          case 'SegmentDeleted':
-            await flush(tx, run);
-            run = new MembershipRun();
-            await applySegmentEvent(tx, recorded, { type: recorded.type, data: recorded.data } as SegmentEvent);
-            break;
-          default:
-            break; // other streams and event types are not this projection's
-        }
-      }
-      await flush(tx, run);
+      const tables = tablesOf(tx);
+      for (const step of readModelSteps(events)) await applyReadModelStep(tables, step);
     },
   };
 }
 
-async function applySegmentEvent(tx: DatabaseTransactionConnection, recorded: RecordedEvent, event: SegmentEvent): Promise<void> {
-  const globalPosition = Number(recorded.position.prepare);
-  switch (event.type) {
-    case 'SegmentCreated': {
-      const { segmentId, slug, description, autoAssignPercent, createdAt } = event.data;
+function tablesOf(tx: DatabaseTransactionConnection): ReadModelTarget<Promise<void>> {
+  return {
+    async segmentCreated(data, globalPosition) {
+      const { segmentId, slug, description, autoAssignPercent, createdAt } = data;
       await tx.query(sql.unsafe`
         INSERT INTO segments (segment_id, slug, description, auto_assign_percent, rollout_seed, created_at)
-        VALUES (${segmentId}, ${slug}, ${description}, ${autoAssignPercent}, ${rolloutSeedOf(event.data)}, ${createdAt})
+        VALUES (${segmentId}, ${slug}, ${description}, ${autoAssignPercent}, ${rolloutSeedOf(data)}, ${createdAt})
         ON CONFLICT (segment_id) DO NOTHING`);
       if (autoAssignPercent !== null) {
         await tx.query(sql.unsafe`
@@ -124,10 +38,9 @@ async function applySegmentEvent(tx: DatabaseTransactionConnection, recorded: Re
           VALUES (${globalPosition}, ${segmentId}, ${autoAssignPercent}, ${createdAt})
           ON CONFLICT (global_position) DO NOTHING`);
       }
-      return;
-    }
-    case 'SegmentUpdated': {
-      const { segmentId, description, autoAssignPercent, updatedAt } = event.data;
+    },
+    async segmentUpdated(data, globalPosition) {
+      const { segmentId, description, autoAssignPercent, updatedAt } = data;
       // A change of the percentage (not of the description alone) enters the percentage timeline.
       await tx.query(sql.unsafe`
         INSERT INTO percentage_changes (global_position, segment_id, percent, at)
@@ -138,10 +51,9 @@ async function applySegmentEvent(tx: DatabaseTransactionConnection, recorded: Re
       await tx.query(sql.unsafe`
         UPDATE segments SET description = ${description}, auto_assign_percent = ${autoAssignPercent}
         WHERE segment_id = ${segmentId}`);
-      return;
-    }
-    case 'SegmentDeleted': {
-      const { segmentId, deletedAt } = event.data;
+    },
+    async segmentDeleted(data, globalPosition) {
+      const { segmentId, deletedAt } = data;
       await tx.query(sql.unsafe`UPDATE segments SET deleted_at = ${deletedAt} WHERE segment_id = ${segmentId}`);
       // Deleting a segment that ever had a percentage ends its automatic membership for everyone.
       await tx.query(sql.unsafe`
@@ -155,18 +67,12 @@ async function applySegmentEvent(tx: DatabaseTransactionConnection, recorded: Re
         INSERT INTO segment_deletion_removals (user_id, segment_id, slug, deleted_at)
         SELECT user_id, segment_id, slug, ${deletedAt} FROM gone
         ON CONFLICT DO NOTHING`);
-      return;
-    }
-    default: {
-      const unhandled: never = event;
-      return unhandled;
-    }
-  }
+    },
+    memberships: (run) => flush(tx, run),
+  };
 }
 
 async function flush(tx: DatabaseTransactionConnection, run: MembershipRun): Promise<void> {
-  if (run.isEmpty) return;
-
   if (run.optOuts.length > 0) {
     await tx.query(sql.unsafe`
       INSERT INTO auto_membership_opt_outs (user_id, segment_id, slug, reason, opted_out_at)
