@@ -14,13 +14,14 @@ import { createReadiness } from './operations/readiness';
 import { systemClock, type Clock } from './platform/clock';
 import { createMembershipExpiryTimer, type MembershipExpiryTimer } from './processes/membershipExpiryTimer';
 import { createSegmentDeletionSweep } from './processes/segmentDeletionSweep';
+import { createReadView, type ReadView } from './projections/memoryView/readView';
 import { createReadModelProjection, READ_MODEL_PROJECTION } from './projections/readModel/readModelProjection';
 import { createReadModelWaiter } from './projections/readModelPosition';
 import { ProjectionRunner } from './projections/runner';
 import { overdueExpiries } from './queries/overdueExpiries';
 import { PercentageSegmentCache } from './queries/percentageSegments';
 import { createSegmentsAfterWrite } from './queries/segmentsAfterWrite';
-import { activeSegmentsOf, type ReadPool } from './queries/userSegments';
+import { createUserSegmentsNow, type ReadPool } from './queries/userSegments';
 import { createHistoryReports } from './reports/historyReport';
 import { LocalReportStorage } from './reports/localReportStorage';
 import { membershipChangeSource } from './reports/membershipChangeLog';
@@ -53,6 +54,8 @@ export interface Service {
   app: FastifyInstance;
   store: EventStore;
   runner: ProjectionRunner | undefined;
+  /** The in-memory view that answers a user's segments, in an `api` process with READ_VIEW=memory. */
+  readView: ReadView | undefined;
   /** The membership expiry timer, in a process with the `timer` role. */
   timer: MembershipExpiryTimer | undefined;
   /** Starts the projector and timers of this process's roles. */
@@ -66,12 +69,15 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const logger = options.logger ?? pino({ level: 'silent' });
   const userCommands = createUserCommands({ store, snapshots: createUserSnapshots(pool, readPool), clock });
   const percentageSegments = new PercentageSegmentCache(pool);
+  const urlExpirySeconds = options.reportUrlExpirySeconds ?? DEFAULT_REPORT_URL_EXPIRY_SECONDS;
 
   const sweep = roles.has('projector') ? createSegmentDeletionSweep({ pool, userCommands, logger }) : undefined;
   // The projector wakes the deletion sweep after each batch: the batch may have filled its outbox.
-  const projection = createReadModelProjection();
   const onBatchCommitted = () => sweep?.wake();
+  const projection = createReadModelProjection();
   const runner = sweep && new ProjectionRunner({ pool, store, projection, logger, batchSize: options.batchSize, onBatchCommitted });
+  const readView = roles.has('api') && options.readView !== 'database' ? createReadView({ pool, readPool, store, logger }) : undefined;
+  const waitForReadModel = createReadModelWaiter(pool, READ_MODEL_PROJECTION, runner);
   const timer = roles.has('timer')
     ? createMembershipExpiryTimer({ pool, userCommands, logger, clock, schedule: options.ttlSweepSchedule })
     : undefined;
@@ -82,18 +88,13 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       segmentCommands: createSegmentCommands({ store, clock }),
       userCommands,
       clock,
-      activeSegmentsOf: (userId, now) => activeSegmentsOf(readPool, userId, now, percentageSegments),
+      userSegmentsNow: createUserSegmentsNow({ readPool, percentageSegments, readView, waitForTables: waitForReadModel }),
       segmentsAfterWrite: createSegmentsAfterWrite(readPool, percentageSegments),
-      waitForReadModel: createReadModelWaiter(pool, READ_MODEL_PROJECTION, runner),
-      readiness: createReadiness({ pool, store, runner, logger }),
+      waitForReadModel,
+      readiness: createReadiness({ pool, store, runner, readView, logger }),
       projections: createProjectionStatus({ pool, store, runner }),
       overdueExpiries: () => overdueExpiries(pool, clock.now()),
-      historyReports: createHistoryReports({
-        source: membershipChangeSource(store, pool),
-        storage: reportStorage,
-        clock,
-        urlExpirySeconds: options.reportUrlExpirySeconds ?? DEFAULT_REPORT_URL_EXPIRY_SECONDS,
-      }),
+      historyReports: createHistoryReports({ source: membershipChangeSource(store, pool), storage: reportStorage, clock, urlExpirySeconds }),
       localReports: reportStorage instanceof LocalReportStorage ? reportStorage : undefined,
     },
     { logger, apiTokens: options.apiTokens, bodyLimitBytes: options.bodyLimitBytes, publicUrl: options.publicUrl },
@@ -103,10 +104,12 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     app,
     store,
     runner,
+    readView,
     timer,
-    start: () => [runner, sweep, timer].forEach((part) => part?.start()),
+    start: () => [readView, runner, sweep, timer].forEach((part) => part?.start()),
     async stop() {
       await app.close();
+      await readView?.stop();
       await timer?.stop();
       await sweep?.stop();
       await runner?.stop();

@@ -43,7 +43,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
   app.setSerializerCompiler(fastSerializerCompiler);
   registerProblemHandlers(app);
   registerAuth(app, options.apiTokens ?? []);
-  registerReadYourWrites(app, deps.waitForReadModel);
+  registerReadYourWrites(app, { readModel: deps.waitForReadModel, userSegmentsNow: deps.userSegmentsNow.waitFor });
   const metrics = createMetricsRegistry(deps);
   registerRequestMetrics(app, metrics);
   app.addHook('onSend', async (request, reply) => {

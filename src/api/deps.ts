@@ -7,7 +7,7 @@ import type { ReadinessCheck } from '../operations/readiness';
 import type { Clock } from '../platform/clock';
 import type { WaitForReadModel } from '../projections/readModelPosition';
 import type { SegmentsAfterWrite } from '../queries/segmentsAfterWrite';
-import type { UserSegment } from '../queries/userSegments';
+import type { UserSegmentsNow } from '../queries/userSegments';
 import type { HistoryReports } from '../reports/historyReport';
 import type { LocalReportStorage } from '../reports/localReportStorage';
 
@@ -19,8 +19,8 @@ export interface AppDeps {
   segmentCommands: SegmentCommands;
   userCommands: UserCommands;
   clock: Clock;
-  /** A user's segments now (GET /users/{id}/segments). */
-  activeSegmentsOf(userId: number, now: Date): Promise<UserSegment[]>;
+  /** A user's segments now (GET /users/{id}/segments without `?at=`) and the wait for a position before it. */
+  userSegmentsNow: UserSegmentsNow;
   /** The user's segments after a write, for its answer. */
   segmentsAfterWrite: SegmentsAfterWrite;
   waitForReadModel: WaitForReadModel;

@@ -15,6 +15,7 @@ export async function renderOpenApiDocument(): Promise<string> {
     userCommands: undefined,
     clock: { now: () => new Date(0) },
     waitForReadModel: unused,
+    userSegmentsNow: { activeSegmentsOf: unused, waitFor: unused },
     readiness: unused,
     projections: unused,
   } as unknown as AppDeps;

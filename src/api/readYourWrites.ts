@@ -13,8 +13,11 @@ const TIMEOUT_MS = 5_000;
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The route reads the projected read model, so X-Min-Position applies. */
-    readModel?: boolean;
+    /**
+     * The route reads the projected read model, so X-Min-Position applies; `userSegmentsNow`: it
+     * reads a user's segments now (without `?at=`), which may come from the in-memory view.
+     */
+    readModel?: true | 'userSegmentsNow';
   }
 }
 
@@ -23,12 +26,12 @@ export const readYourWritesHeaders = z.object({
   [MIN_POSITION_HEADER]: positionSchema.optional().describe('Wait up to 5 s until the read model has applied this position (X-Position of a write)'),
 });
 
-export function registerReadYourWrites(
-  app: FastifyInstance,
-  waitForReadModel: (position: Position, timeoutMs: number) => Promise<boolean>,
-): void {
+type Wait = (position: Position, timeoutMs: number) => Promise<boolean>;
+
+export function registerReadYourWrites(app: FastifyInstance, waits: { readModel: Wait; userSegmentsNow: Wait }): void {
   app.addHook('preHandler', async (request) => {
-    if (!request.routeOptions.config?.readModel) return;
+    const readModel = request.routeOptions.config?.readModel;
+    if (!readModel) return;
     const header = request.headers[MIN_POSITION_HEADER];
     if (header === undefined) return;
     const text = Array.isArray(header) ? header[0] : header;
@@ -42,7 +45,8 @@ export function registerReadYourWrites(
         errors: [{ path: `headers.${MIN_POSITION_HEADER}`, message: 'expected the X-Position of a write, like "812/45"' }],
       });
     }
-    if (!(await waitForReadModel(position, TIMEOUT_MS))) {
+    const now = readModel === 'userSegmentsNow' && (request.query as { at?: unknown }).at === undefined;
+    if (!(await (now ? waits.userSegmentsNow : waits.readModel)(position, TIMEOUT_MS))) {
       throw new HttpProblem({
         type: problemType('position-not-reached'),
         title: 'Read model behind',

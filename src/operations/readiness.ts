@@ -2,6 +2,7 @@
 import { sql, type DatabasePool } from 'slonik';
 import type { EventStore } from '../eventstore/eventStore';
 import { isConnectionError } from '../platform/pgErrors';
+import type { ReadView } from '../projections/memoryView/readView';
 import type { ProjectionRunner } from '../projections/runner';
 
 export interface ReadinessCheck {
@@ -18,9 +19,10 @@ export function createReadiness(deps: {
   pool: DatabasePool;
   store: EventStore;
   runner: ProjectionRunner | undefined;
+  readView?: ReadView;
   logger: ReadinessLogger;
 }): () => Promise<ReadinessCheck[]> {
-  const { pool, store, runner, logger } = deps;
+  const { pool, store, runner, readView, logger } = deps;
   return async () => {
     const checks: ReadinessCheck[] = [];
     const probe = async (name: string, work: () => Promise<unknown>) => {
@@ -43,6 +45,12 @@ export function createReadiness(deps: {
         // The error itself is in the log and in GET /projections (admin only).
         detail: status.state === 'failing' ? 'failing' : status.state,
       });
+    }
+    if (readView) {
+      // Not ready while it loads, and until it has reached the read model's position at start.
+      const status = readView.status();
+      const ok = status.ready && status.state !== 'failing';
+      checks.push({ name: 'read view', ok, detail: ok ? `${status.memberships} memberships` : status.state === 'following' ? 'catching up' : status.state });
     }
     return checks;
   };

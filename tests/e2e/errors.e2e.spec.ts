@@ -303,16 +303,41 @@ describe('401 and 403 when tokens are configured', () => {
 
 describe('503 when the database does not answer', () => {
   /** An api-only service whose every connection to a fresh database goes through a proxy the test can cut. */
-  async function apiServiceBehindProxy() {
+  async function apiServiceBehindProxy(readView: 'memory' | 'database' = 'database') {
     const db = await createTestDatabase();
     const target = new URL(db.url);
     const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
     const viaProxy = new URL(db.url);
     viaProxy.port = String(proxy.port);
     const pool = await createDatabasePool(viaProxy.toString());
-    const service = await createService({ ...serviceParts(pool, viaProxy.toString()), roles: new Set(['api']) });
+    const service = await createService({ ...serviceParts(pool, viaProxy.toString()), roles: new Set(['api']), readView });
     return { db, proxy, pool, service };
   }
+
+  it('with the in-memory view, a user\'s segments still answer from memory while the database is away', async () => {
+    const { db, proxy, pool, service } = await apiServiceBehindProxy('memory');
+    try {
+      expect((await service.app.inject({ method: 'POST', url: '/segments', payload: { slug: 'A' } })).statusCode).toBe(201);
+      const write = await service.app.inject({ method: 'POST', url: '/users/1/segments', payload: { add: ['A'] } });
+      // No projector in this process: the view follows the event feed itself.
+      service.start();
+      const read = () =>
+        service.app.inject({ method: 'GET', url: '/users/1/segments', headers: { 'x-min-position': write.headers['x-position'] as string } });
+      expect((await read()).json().segments).toMatchObject([{ slug: 'A', source: 'manual' }]);
+      await proxy.cut();
+      const during = await read();
+      expect(during.statusCode).toBe(200);
+      expect(during.json().segments).toMatchObject([{ slug: 'A', source: 'manual' }]);
+      // The database is what readiness reports; the view alone does not make the process ready.
+      expect((await service.app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(503);
+      await proxy.restore();
+    } finally {
+      await service.stop();
+      await closePool(pool);
+      await proxy.close();
+      await db.drop();
+    }
+  });
 
   it('commands, queries and readiness answer 503 without leaking details, and recover', async () => {
     const { db, proxy, pool, service } = await apiServiceBehindProxy();

@@ -54,7 +54,7 @@ export function serviceParts(pool: DatabasePool, databaseUrl: string): Pick<Serv
 
 export async function startTestService(
   options: { roles?: Role[]; clock?: Clock } & Partial<
-    Pick<ServiceOptions, 'apiTokens' | 'bodyLimitBytes' | 'batchSize' | 'ttlSweepSchedule' | 'reportStorage' | 'reportUrlExpirySeconds'>
+    Pick<ServiceOptions, 'apiTokens' | 'bodyLimitBytes' | 'batchSize' | 'ttlSweepSchedule' | 'reportStorage' | 'reportUrlExpirySeconds' | 'readView'>
   > = {},
 ): Promise<TestService> {
   const db = await createTestDatabase({ poolSize: 20 });
@@ -81,6 +81,7 @@ export async function startTestService(
     reportStorage: options.reportStorage ?? testReportStorage(),
     reportUrlExpirySeconds: options.reportUrlExpirySeconds,
     ttlSweepSchedule: options.ttlSweepSchedule,
+    readView: options.readView,
   });
   service.start();
   await service.app.ready();
@@ -99,7 +100,21 @@ export async function startTestService(
     }
   };
 
+  // The in-memory view follows the event feed on its own: settled when it has what the tables have.
+  const settleView = async (timeoutMs: number) => {
+    const checkpoint = await readCheckpoint(db.pool, READ_MODEL_PROJECTION);
+    if (!service.readView || !checkpoint) return;
+    if (!(await service.readView.waitFor(checkpoint.position, timeoutMs))) {
+      throw new Error(`the read view did not catch up within ${timeoutMs / 1000} s`);
+    }
+  };
+
   const settle = async ({ timeoutMs = 15_000 }: { timeoutMs?: number } = {}) => {
+    await settleTables(timeoutMs);
+    await settleView(timeoutMs);
+  };
+
+  const settleTables = async (timeoutMs: number) => {
     if (recording) return settleOnRecording(recording, timeoutMs);
     const deadline = Date.now() + timeoutMs;
     for (;;) {

@@ -146,7 +146,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
   app.get(
     '/users/:userId/segments',
     {
-      config: { scope: 'read', readModel: true },
+      config: { scope: 'read', readModel: 'userSegmentsNow' },
       schema: {
         tags: ['users'],
         summary: "A user's active segments, sorted by slug",
@@ -161,7 +161,7 @@ export const userRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) => {
       const { at } = request.query;
       const segments =
         at === undefined
-          ? await deps.activeSegmentsOf(userId, deps.clock.now())
+          ? await deps.userSegmentsNow.activeSegmentsOf(userId, deps.clock.now())
           : await segmentsAt(deps.readModel, userId, new Date(at));
       return { userId, segments: segments.map(toUserSegmentJson) };
     },
