@@ -1,7 +1,7 @@
 // Where the CPU went during a phase (Linux /proc only; elsewhere every figure is null): the service
-// process, the baselines process, the run's PostgreSQL server (postmaster and backends, when it runs
-// on this machine), this harness (the autocannon worker thread and the probes), everything else,
-// and the whole machine. Figures are % of one core (100 = one core busy for the whole phase);
+// process, the baselines process, the API-only processes started beside the service (when any run),
+// the run's PostgreSQL server (postmaster and backends, when it runs on this machine), this harness
+// (the autocannon worker thread and the probes), everything else, and the whole machine. Figures are % of one core (100 = one core busy for the whole phase);
 // `machineBusyPct` is % of all cores.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -9,6 +9,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 export interface CpuShare {
   servicePct: number | null;
   baselinesPct: number | null;
+  /** The API-only processes running for the whole measurement, together; null when there were none. */
+  apiProcessesPct: number | null;
   postgresPct: number | null;
   harnessPct: number | null;
   /** Processes that are none of the above: anything else running meanwhile. */
@@ -19,6 +21,8 @@ export interface CpuShare {
 export interface CpuMeter {
   /** Starts measuring; the returned function ends the measurement. */
   start(): () => CpuShare;
+  /** Counts an API-only process from now on; the returned function stops counting it. */
+  watch(pid: number): () => void;
 }
 
 let ticksPerSecond = 100;
@@ -86,25 +90,55 @@ interface Snapshot {
   wallNs: bigint;
   service: number;
   baselines: number;
+  /** Ticks of each watched API-only process. */
+  apiProcesses: Map<number, number>;
   postgres: number | null;
   harness: number;
   machineBusy: number;
   machineTotal: number;
 }
 
-const NO_FIGURES: CpuShare = { servicePct: null, baselinesPct: null, postgresPct: null, harnessPct: null, othersPct: null, machineBusyPct: null };
+const NO_FIGURES: CpuShare = {
+  servicePct: null,
+  baselinesPct: null,
+  apiProcessesPct: null,
+  postgresPct: null,
+  harnessPct: null,
+  othersPct: null,
+  machineBusyPct: null,
+};
+
+/** Ticks of the processes watched both at the start and at the end; null when none was. */
+function watchedTicks(start: Map<number, number>, end: Map<number, number>): number | null {
+  let total: number | null = null;
+  for (const [pid, ticksAtEnd] of end) {
+    const ticksAtStart = start.get(pid);
+    if (ticksAtStart !== undefined) total = (total ?? 0) + ticksAtEnd - ticksAtStart;
+  }
+  return total;
+}
 
 export function createCpuMeter(pids: { service: number; baselines: number; postmaster: number | undefined }): CpuMeter {
   const { postmaster } = pids;
+  const watched = new Set<number>();
   const snapshot = (): Snapshot | null => {
     try {
       const parentOf = parents();
+      const apiProcesses = new Map<number, number>();
+      for (const pid of watched) {
+        try {
+          apiProcesses.set(pid, treeTicks(pid, parentOf));
+        } catch {
+          // exited meanwhile: not counted
+        }
+      }
       const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
       const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
       return {
         wallNs: process.hrtime.bigint(),
         service: treeTicks(pids.service, parentOf),
         baselines: treeTicks(pids.baselines, parentOf),
+        apiProcesses,
         postgres: postmaster === undefined ? null : treeTicks(postmaster, parentOf),
         // Own time only: the service, the baselines and an embedded PostgreSQL are children too.
         harness: ticks(statFields('self'), 14, 15),
@@ -116,6 +150,10 @@ export function createCpuMeter(pids: { service: number; baselines: number; postm
     }
   };
   return {
+    watch(pid) {
+      watched.add(pid);
+      return () => watched.delete(pid);
+    },
     start() {
       const start = snapshot();
       return () => {
@@ -124,11 +162,14 @@ export function createCpuMeter(pids: { service: number; baselines: number; postm
         const seconds = Number(end.wallNs - start.wallNs) / 1e9;
         const pct = (delta: number) => Math.round((delta / ticksPerSecond / seconds) * 1000) / 10;
         const postgres = start.postgres === null || end.postgres === null ? null : end.postgres - start.postgres;
-        const known = end.service - start.service + (end.baselines - start.baselines) + (postgres ?? 0) + (end.harness - start.harness);
+        const apiProcesses = watchedTicks(start.apiProcesses, end.apiProcesses);
+        const known =
+          end.service - start.service + (end.baselines - start.baselines) + (apiProcesses ?? 0) + (postgres ?? 0) + (end.harness - start.harness);
         const machineTotal = end.machineTotal - start.machineTotal;
         return {
           servicePct: pct(end.service - start.service),
           baselinesPct: pct(end.baselines - start.baselines),
+          apiProcessesPct: apiProcesses === null ? null : pct(apiProcesses),
           postgresPct: postgres === null ? null : pct(postgres),
           harnessPct: pct(end.harness - start.harness),
           othersPct: postgres === null ? null : pct(end.machineBusy - start.machineBusy - known),

@@ -9,7 +9,7 @@ import type { EventStore } from '../src/eventstore/eventStore';
 import { applySchema, closePool, createDatabasePool } from '../src/platform/database';
 import { createCpuMeter, type CpuMeter } from './cpu';
 import { openBenchDatabase, type BenchDatabase } from './database';
-import { startBaselines, startService, type ChildServer } from './processes';
+import { startBaselines, startService, type ChildServer, type ServiceSettings } from './processes';
 import { ServiceClient } from './serviceClient';
 
 /** The service's API token for this run (API_TOKENS wants at least 16 characters). */
@@ -41,6 +41,8 @@ export interface Environment {
   /** The service's own event store over the run's database, for seeding. */
   store: EventStore;
   service: ChildServer;
+  /** How the service was started: further processes of it (API-only) start the same way. */
+  serviceSettings: ServiceSettings;
   baselines: ChildServer;
   client: ServiceClient;
   cpu: CpuMeter;
@@ -70,19 +72,20 @@ export async function startEnvironment(options: {
     await closePool(pool);
   });
 
-  const service = await startService({
+  const serviceSettings: ServiceSettings = {
     databaseUrl: db.url,
     dataDir,
     apiTokens: `bench:${TOKEN}:admin`,
     extraEnv: options.serviceEnv,
     progress,
     onUnexpectedExit,
-  });
+  };
+  const service = await startService(serviceSettings);
   cleanups.add('stop the service', () => service.stop());
   const baselines = await startBaselines({ databaseUrl: db.url, progress, onUnexpectedExit });
   cleanups.add('stop the baselines', () => baselines.stop());
 
   if (db.postmasterPid === undefined) progress('PostgreSQL does not run on this machine: its CPU is not measured');
   const cpu = createCpuMeter({ service: service.pid, baselines: baselines.pid, postmaster: db.postmasterPid });
-  return { db, store, service, baselines, client: new ServiceClient(service.url, TOKEN), cpu };
+  return { db, store, service, serviceSettings, baselines, client: new ServiceClient(service.url, TOKEN), cpu };
 }

@@ -1,19 +1,8 @@
 // The Markdown of a run: printed on stdout, and with --write-docs put into docs/benchmarks.md.
-import type { CpuShare } from './cpu';
+import { cpuCell, number, statuses, times } from './format';
 import type { PhaseResult } from './load';
+import { renderReadViews } from './readViewsMarkdown';
 import type { BenchResults } from './results';
-
-const number = (value: number | null | undefined, digits = 0) =>
-  value == null ? 'n/a' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const times = (value: number | null | undefined) => (value == null ? 'n/a' : `${number(value, 3)}`);
-const pct = (value: number | null) => (value === null ? '–' : number(value));
-const statuses = (codes: Record<string, number>) =>
-  Object.entries(codes)
-    .map(([code, count]) => `${code}: ${number(count)}`)
-    .join(', ') || 'none';
-
-const cpuCell = (cpu: CpuShare) =>
-  `${pct(cpu.servicePct)} / ${pct(cpu.baselinesPct)} / ${pct(cpu.postgresPct)} / ${pct(cpu.harnessPct)} / ${pct(cpu.othersPct)}`;
 
 function phaseRow(phase: PhaseResult): string {
   return (
@@ -84,6 +73,8 @@ export function renderMarkdown(results: BenchResults): string {
       `p50 / p99 / max ${number(bulk.singleWrites.latency.p50, 1)} / ${number(bulk.singleWrites.latency.p99, 1)} / ` +
       `${number(bulk.singleWrites.latency.max, 1)} ms; ${bulk.singleWrites.errors} connection errors |`,
     ...(raw.examples.length > 0 ? ['', 'Read-after-write mismatches (first few):', '', ...raw.examples.map((example) => `- ${example}`)] : []),
+    '',
+    ...renderReadViews(results.readViews),
     '',
   ].join('\n');
 }

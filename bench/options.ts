@@ -17,12 +17,16 @@ export interface BenchOptions {
   bulkUsers: number;
   /** Connections writing to single users while the bulk change runs. */
   bulkWriters: number;
+  /** Write/read pairs at a time in the visibility probe (between two memory-mode API processes). */
+  visibilityPairs: number;
+  /** Idle seconds after the API-only processes are ready before their resident memory is read. */
+  rssSettleSeconds: number;
   /** User streams per appendMany while seeding. */
   seedBatch: number;
   seed: number;
   resultsDir: string;
   writeDocs: boolean;
-  /** Extra environment for the service process (KEY=VALUE), to measure a setting. */
+  /** Extra environment for the service process and the API-only ones (KEY=VALUE), to measure a setting. */
   serviceEnv: Record<string, string>;
 }
 
@@ -44,6 +48,8 @@ const INT_SETTINGS = {
   sequentialWrites: { flag: 'sequential-writes', env: 'BENCH_SEQUENTIAL_WRITES', fallback: 200, min: 2, max: 100_000 },
   bulkUsers: { flag: 'bulk', env: 'BENCH_BULK', fallback: 100_000, min: 1, max: 100_000 },
   bulkWriters: { flag: 'bulk-writers', env: 'BENCH_BULK_WRITERS', fallback: 8, min: 0, max: 1_000 },
+  visibilityPairs: { flag: 'visibility-pairs', env: 'BENCH_VISIBILITY_PAIRS', fallback: 4, min: 1, max: 64 },
+  rssSettleSeconds: { flag: 'rss-settle', env: 'BENCH_RSS_SETTLE', fallback: 5, min: 0, max: 600 },
   seedBatch: { flag: 'seed-batch', env: 'BENCH_SEED_BATCH', fallback: 2_000, min: 1, max: 50_000 },
   seed: { flag: 'seed', env: 'BENCH_SEED', fallback: 20_240_601, min: 0, max: 2 ** 31 - 1 },
 } satisfies Record<string, IntSetting>;
@@ -59,10 +65,15 @@ export const USAGE = `npm run bench -- [flags]
   --sequential-writes N  writes to the long-stream user, and to fresh users (default 200)
   --bulk N               users in the bulk change (default 100000, capped at --users)
   --bulk-writers N       connections writing to single users during the bulk change (default 8)
+  --visibility-pairs N   write/read pairs at a time in the visibility probe between two memory-mode
+                         API processes (default 4)
+  --rss-settle S         idle seconds between the API-only processes being ready and reading their
+                         resident memory (default 5)
   --seed-batch N         user streams per append while seeding (default 2000)
   --seed N               seed of the membership draw
   --results-dir PATH     where the JSON results go (default bench/results)
-  --service-env K=V      extra environment for the service process (repeatable)
+  --service-env K=V      extra environment for the service process and the API-only processes beside
+                         it, whose ROLES and READ_VIEW the harness sets (repeatable)
   --write-docs           write the table into docs/benchmarks.md
 
 Each numeric flag also reads BENCH_<NAME> (BENCH_USERS, BENCH_DURATION, …). With DATABASE_URL set,

@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import type { Position } from '../src/eventstore/eventStore';
 import { comparePositions, parsePosition } from '../src/eventstore/position';
 import { READ_MODEL_PROJECTION } from '../src/projections/readModel/readModelProjection';
-import type { ServiceClient } from './serviceClient';
+import type { ServiceClient, UserWrite } from './serviceClient';
 import { msSince, ratio, summarize, type LatencySummary } from './stats';
 
 /** Users 1…n are the load's; the probes pick theirs from a range the load does not touch. */
@@ -14,7 +14,7 @@ export interface UserRange {
   to: number;
 }
 
-const pickUser = (range: UserRange) => range.from + Math.floor(Math.random() * (range.to - range.from + 1));
+export const pickUser = (range: UserRange) => range.from + Math.floor(Math.random() * (range.to - range.from + 1));
 
 /** `count` distinct slugs at random. */
 export function pickSlugs(slugs: readonly string[], count: number): string[] {
@@ -125,18 +125,32 @@ export async function readAfterWrite(
       continue;
     }
     durations.push(elapsed);
-    const slugs = read.segments.map((segment) => segment.slug).sort();
-    const problems = [
-      ...[first!, second!].filter((slug) => !slugs.includes(slug)).map((slug) => `${slug} missing`),
-      ...(slugs.includes(removed!) ? [`${removed} still there`] : []),
-      ...(slugs.join(',') !== [...write.segments].sort().join(',') ? ['differs from the write answer'] : []),
-    ];
-    if (problems.length > 0) {
+    const mismatch = mismatchOf(userId, write, { added: [first!, second!], removed: removed! }, read.segments);
+    if (mismatch) {
       mismatches++;
-      if (examples.length < 5) examples.push(`user ${userId} at ${write.position}: ${problems.join(', ')}; read [${slugs.join(',')}]`);
+      if (examples.length < 5) examples.push(mismatch);
     }
   }
   return { pairs: summarize(durations), mismatches, failedRequests, examples };
+}
+
+/**
+ * How a read fails to show a write that added `asked.added` and removed `asked.removed`: an added
+ * slug missing, the removed one present, or other slugs than the write answered; null when it shows it.
+ */
+export function mismatchOf(
+  userId: number,
+  write: UserWrite,
+  asked: { added: readonly string[]; removed: string },
+  readSegments: ReadonlyArray<{ slug: string }>,
+): string | null {
+  const slugs = readSegments.map((segment) => segment.slug).sort();
+  const problems = [
+    ...asked.added.filter((slug) => !slugs.includes(slug)).map((slug) => `${slug} missing`),
+    ...(slugs.includes(asked.removed) ? [`${asked.removed} still there`] : []),
+    ...(slugs.join(',') !== [...write.segments].sort().join(',') ? ['differs from the write answer'] : []),
+  ];
+  return problems.length === 0 ? null : `user ${userId} at ${write.position}: ${problems.join(', ')}; read [${slugs.join(',')}]`;
 }
 
 export interface StreamLengthProbe {

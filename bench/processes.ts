@@ -1,5 +1,6 @@
-// The two servers the harness loads, each in a process of its own: the service as `npm start`
-// runs it (node --import tsx, src/server.ts), and the baselines (bench/baselines.ts).
+// The servers the harness loads, each in a process of its own: the service as `npm start` runs it
+// (node --import tsx, src/server.ts), API-only processes of the same service beside it (ROLES=api,
+// to compare the read views), and the baselines (bench/baselines.ts).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,11 +9,17 @@ import { freePort } from '../src/platform/embeddedPostgres';
 const ROOT = path.resolve(__dirname, '..');
 /** Lines of a child's output shown on stderr; the rest are only counted. */
 const SHOWN_LINES = 20;
+/** How often readiness is asked while a server starts: the resolution of its start-to-ready time. */
+const READY_POLL_MS = 50;
 
 export interface ChildServer {
   name: string;
   url: string;
   pid: number;
+  /** From spawning the process to the first 200 of its ready route. */
+  startToReadyMs: number;
+  /** startupMs of the service's 'segments service ready' log line, when its log level lets it through. */
+  loggedStartupMs(): number | null;
   /** Output lines the child wrote (stdout and stderr). */
   outputLines(): number;
   /** SIGTERM, then SIGKILL if it has not exited after 15 s; resolves with its exit code. */
@@ -61,6 +68,7 @@ async function startChild(options: StartOptions): Promise<ChildServer> {
 
 async function startOnFreePort(options: StartOptions): Promise<ChildServer> {
   const port = await freePort();
+  const began = Date.now();
   const child = spawn(process.execPath, ['--import', 'tsx', options.script], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env, PORT: String(port), HOST: '127.0.0.1' },
@@ -71,10 +79,12 @@ async function startOnFreePort(options: StartOptions): Promise<ChildServer> {
   if (pid === undefined) throw new Error(`${options.name} did not start`);
   running.add(pid);
   let lines = 0;
+  let loggedStartupMs: number | null = null;
   const recent: string[] = [];
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => {
       lines++;
+      if (loggedStartupMs === null && line.includes('"segments service ready"')) loggedStartupMs = startupMsOf(line);
       recent.push(line);
       if (recent.length > 10) recent.shift();
       if (lines <= SHOWN_LINES) process.stderr.write(`[${options.name}] ${line.slice(0, 2000)}\n`);
@@ -97,7 +107,6 @@ async function startOnFreePort(options: StartOptions): Promise<ChildServer> {
   );
 
   const url = `http://127.0.0.1:${port}`;
-  const began = Date.now();
   for (;;) {
     if (exitCode !== undefined) {
       throw new Error(`${options.name} exited with code ${exitCode} before it was ready; its last output:\n${recent.join('\n')}`);
@@ -112,15 +121,18 @@ async function startOnFreePort(options: StartOptions): Promise<ChildServer> {
       child.kill('SIGKILL');
       throw new Error(`${options.name} was not ready within ${options.readyTimeoutMs / 1000} s (${options.readyPath} answered ${status || 'nothing'})`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
   }
   ready = true;
-  options.progress(`${options.name}: pid ${pid}, ready on ${url} after ${((Date.now() - began) / 1000).toFixed(1)} s`);
+  const startToReadyMs = Date.now() - began;
+  options.progress(`${options.name}: pid ${pid}, ready on ${url} ${(startToReadyMs / 1000).toFixed(2)} s after it was spawned`);
 
   return {
     name: options.name,
     url,
     pid,
+    startToReadyMs,
+    loggedStartupMs: () => loggedStartupMs,
     outputLines: () => lines,
     async stop() {
       if (exitCode !== undefined) return exitCode;
@@ -135,31 +147,58 @@ async function startOnFreePort(options: StartOptions): Promise<ChildServer> {
   };
 }
 
-export function startService(options: {
+/** The pino line's startupMs, or null when the line is not the JSON expected. */
+function startupMsOf(line: string): number | null {
+  try {
+    const startupMs = (JSON.parse(line) as { startupMs?: unknown }).startupMs;
+    return typeof startupMs === 'number' ? startupMs : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface ServiceSettings {
   databaseUrl: string;
   dataDir: string;
   apiTokens: string;
   extraEnv: Record<string, string>;
   progress: (message: string) => void;
   onUnexpectedExit: (reason: string) => void;
-}): Promise<ChildServer> {
+}
+
+function startServiceProcess(name: string, settings: ServiceSettings, env: Record<string, string>, readyTimeoutMs: number): Promise<ChildServer> {
   return startChild({
-    name: 'service',
+    name,
     // The same file, loader, flags and folder as `npm start`.
     script: 'src/server.ts',
     cwd: ROOT,
     env: {
-      DATABASE_URL: options.databaseUrl,
-      DATA_DIR: options.dataDir,
+      DATABASE_URL: settings.databaseUrl,
+      DATA_DIR: settings.dataDir,
       LOG_LEVEL: 'warn',
-      API_TOKENS: options.apiTokens,
-      ...options.extraEnv,
+      API_TOKENS: settings.apiTokens,
+      ...settings.extraEnv,
+      ...env,
     },
     readyPath: '/health/ready',
-    readyTimeoutMs: 60_000,
-    progress: options.progress,
-    onUnexpectedExit: options.onUnexpectedExit,
+    readyTimeoutMs,
+    progress: settings.progress,
+    onUnexpectedExit: settings.onUnexpectedExit,
   });
+}
+
+export function startService(settings: ServiceSettings): Promise<ChildServer> {
+  return startServiceProcess('service', settings, {}, 60_000);
+}
+
+/**
+ * A process of the same service with the `api` role only, on the same database, answering reads
+ * from the read view given; otherwise set up as the service (--service-env included).
+ */
+export function startApiProcess(name: string, readView: 'memory' | 'database', settings: ServiceSettings): Promise<ChildServer> {
+  // A memory view is loaded before the process is ready: give a slow load the time to finish, so
+  // that the run reports how long it took rather than stopping.
+  return startServiceProcess(name, settings, { ROLES: 'api', READ_VIEW: readView }, 600_000);
 }
 
 export function startBaselines(options: {

@@ -7,6 +7,7 @@ import type { PhaseResult } from './load';
 import type { CodeVersion, MachineInfo } from './machine';
 import type { BenchOptions } from './options';
 import type { LagProbe, ReadAfterWriteProbe, StreamLengthProbe } from './probes';
+import type { ReadViewResults } from './readViews';
 import { ratio } from './stats';
 
 export interface SeedingStep {
@@ -47,6 +48,8 @@ export interface BenchResults {
   readAfterWrite: ReadAfterWriteProbe;
   streamLength: StreamLengthProbe;
   bulk: BulkProbe;
+  /** API-only processes in memory and database mode, side by side. */
+  readViews: ReadViewResults;
   ratios: Ratios;
   outputLines: { service: number; baselines: number };
 }

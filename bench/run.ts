@@ -5,6 +5,7 @@
 //      --growth-from users, then the rest up to --users; the service's projector builds the read model;
 //   3. load phases (autocannon in a worker thread) on the baselines and on the service, with probes:
 //      projection lag, read-after-write, a long user stream, a bulk change under single writes;
+//      and API-only processes beside the service, to compare the read views (bench/readViews.ts);
 //   4. bench/results/<timestamp>.json and latest.json, a Markdown table on stdout, and with
 //      --write-docs the same table in docs/benchmarks.md.
 // Flags: `npm run bench -- --help`. Progress goes to stderr; Ctrl-C stops everything in order.
@@ -17,6 +18,7 @@ import { codeVersion, machineInfo } from './machine';
 import { renderMarkdown } from './markdown';
 import { parseOptions, UsageError, USAGE, type BenchOptions } from './options';
 import { compareStreamLengths, readAfterWrite, sampleProjectionLag, type UserRange } from './probes';
+import { compareReadViews } from './readViews';
 import { ratiosOf, writeIntoDocs, writeResults, type BenchResults } from './results';
 import { createSegments, PERCENTAGE_SEGMENTS } from './seed';
 
@@ -73,6 +75,15 @@ async function measure(options: BenchOptions, cleanups: Cleanups): Promise<Bench
 
   const phases: PhaseResult[] = [];
   /** One measured phase, after the read model has caught up; `during` runs beside its measured part. */
+  const measurePhase = async <T = undefined>(
+    spec: { id: string; label: string; what: string; target: LoadTarget; durationSeconds?: number },
+    during?: (signal: AbortSignal) => Promise<T>,
+  ) => {
+    await settle(`before ${spec.label}`);
+    const { warmupSeconds, connections } = options;
+    return load.measure({ ...spec, durationSeconds: spec.durationSeconds ?? options.durationSeconds, warmupSeconds, connections }, during);
+  };
+  /** A phase of the main table. */
   const phase = async <T = undefined>(
     id: string,
     label: string,
@@ -81,9 +92,7 @@ async function measure(options: BenchOptions, cleanups: Cleanups): Promise<Bench
     durationSeconds = options.durationSeconds,
     during?: (signal: AbortSignal) => Promise<T>,
   ): Promise<T | undefined> => {
-    await settle(`before ${label}`);
-    const { warmupSeconds, connections } = options;
-    const measured = await load.measure({ id, label, what, target, durationSeconds, warmupSeconds, connections }, during);
+    const measured = await measurePhase({ id, label, what, target, durationSeconds }, during);
     phases.push(measured.phase);
     return measured.side;
   };
@@ -135,6 +144,23 @@ async function measure(options: BenchOptions, cleanups: Cleanups): Promise<Bench
     (signal) => readAfterWrite(client, { users: probeUsers, slugs: manualSlugs, signal }),
   );
 
+  // Before the long stream and the bulk, which leave the database with more rows than seeded.
+  const byId = (id: string) => phases.find((measured) => measured.id === id);
+  const readViews = await compareReadViews({
+    env,
+    cleanups,
+    progress,
+    settle,
+    measure: measurePhase,
+    baselines: { ping: byId('ping'), baselineRead: byId('baselineRead') },
+    loadUsers,
+    probeUsers,
+    manualSlugs,
+    rssSettleSeconds: options.rssSettleSeconds,
+    visibilityPairs: options.visibilityPairs,
+    warmupSeconds: options.warmupSeconds,
+  });
+
   await settle('before the long-stream writes');
   progress(`long stream: ${options.sequentialWrites} sequential writes to user ${longUser} (${options.longStream} events) and as many to fresh users`);
   const streamLength = await compareStreamLengths(client, {
@@ -181,6 +207,7 @@ async function measure(options: BenchOptions, cleanups: Cleanups): Promise<Bench
     readAfterWrite: readAfterWriteProbe!,
     streamLength,
     bulk,
+    readViews,
     ratios: ratiosOf(phases),
     outputLines: { service: service.outputLines(), baselines: baselines.outputLines() },
   };

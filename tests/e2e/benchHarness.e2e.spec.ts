@@ -1,5 +1,6 @@
 // `npm run bench` at a tiny scale, spawned for real against the test PostgreSQL server: it must
-// finish, measure every phase, and find every read-after-write read showing its write.
+// finish, measure every phase, and find every read-after-write read, and every read through another
+// API process in the visibility probe, showing its write.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -21,6 +22,13 @@ interface Results {
   readAfterWrite: { pairs: { count: number }; mismatches: number };
   streamLength: { long: { count: number }; fresh: { count: number } };
   bulk: { users: number; status: number };
+  readViews: {
+    memberships: number;
+    processes: Array<{ readView: string; startToReadyMs: number; idle: { rssBytes: number } | null }>;
+    phases: Phase[];
+    visibility: { samples: { count: number }; mismatches: number; failedReads: number };
+    targets: unknown[];
+  };
 }
 
 describe('the benchmark harness', () => {
@@ -32,17 +40,17 @@ describe('the benchmark harness', () => {
     await fs.rm(resultsDir, { recursive: true, force: true });
   });
 
-  it('runs every phase and probe on 300 users, with no read-after-write mismatch', async () => {
+  it('runs every phase and probe on 300 users, with no read-after-write or visibility mismatch', async () => {
     const args = [
       ...['--import', 'tsx', 'bench/run.ts'],
       ...['--users', '300', '--duration', '1', '--warmup', '0', '--connections', '4'],
-      ...['--long-stream', '200', '--sequential-writes', '20', '--bulk-writers', '2', '--results-dir', resultsDir],
+      ...['--long-stream', '200', '--sequential-writes', '20', '--bulk-writers', '2', '--rss-settle', '0', '--results-dir', resultsDir],
     ];
     const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
         args,
-        { cwd: ROOT, env: { ...process.env, DATABASE_URL: process.env.TEST_ADMIN_DATABASE_URL }, timeout: 110_000, maxBuffer: 16 * 1024 * 1024 },
+        { cwd: ROOT, env: { ...process.env, DATABASE_URL: process.env.TEST_ADMIN_DATABASE_URL }, timeout: 170_000, maxBuffer: 16 * 1024 * 1024 },
         (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });
@@ -68,7 +76,24 @@ describe('the benchmark harness', () => {
     expect(results.streamLength.fresh.count).toBe(20);
     expect(results.bulk.users).toBe(300);
     expect(results.bulk.status).toBeGreaterThan(0);
-    // The same figures as a Markdown table on stdout.
+    // API-only processes in both read views, side by side.
+    const { readViews } = results;
+    expect(readViews.processes.map((apiProcess) => apiProcess.readView)).toEqual(['memory', 'database', 'memory']);
+    for (const apiProcess of readViews.processes) {
+      expect(apiProcess.startToReadyMs).toBeGreaterThan(0);
+      expect(apiProcess.idle?.rssBytes).toBeGreaterThan(0);
+    }
+    expect(readViews.memberships).toBeGreaterThan(0);
+    expect(readViews.phases.map((phase) => phase.id)).toEqual(['readMemory', 'readDatabase', 'visibilityWrites']);
+    for (const phase of readViews.phases) {
+      expect({ id: phase.id, measured: phase.requests > 0, non2xx: phase.non2xx }).toEqual({ id: phase.id, measured: true, non2xx: 0 });
+    }
+    expect(readViews.visibility.samples.count).toBeGreaterThan(0);
+    expect(readViews.visibility.mismatches).toBe(0);
+    expect(readViews.visibility.failedReads).toBe(0);
+    expect(readViews.targets).toHaveLength(6);
+    // The same figures as Markdown tables on stdout.
     expect(run.stdout).toContain('| c / b: service read ÷ bare pg read route, req/s |');
-  }, 120_000);
+    expect(run.stdout).toContain('| issue 12 target | measured | |');
+  }, 180_000);
 });
