@@ -87,9 +87,10 @@ export class MembershipView implements ReadModelTarget<void> {
 
   /** A user's memberships as three numbers each: segment index, added at, expires at (ms; Infinity: none). */
   loadUser(userId: number, entries: number[]): void {
-    for (let i = 0; i < entries.length; i += STRIDE) this.segments[entries[i]!]!.members++;
-    this.membershipCount += entries.length / STRIDE;
-    this.shardOf(userId).set(userId, entries);
+    const shard = this.shardOf(userId);
+    const before = shard.get(userId) ?? [];
+    // A user's rows need not come together: later ones join the earlier.
+    this.setEntries(shard, userId, before, before.length === 0 ? entries : [...before, ...entries]);
   }
 
   loadOptOut(userId: number, optOut: OptOut): void {
