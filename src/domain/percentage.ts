@@ -4,11 +4,10 @@
 
 export const BUCKETS = 10_000;
 
-/** MurmurHash3, x86 32-bit variant (Austin Appleby's MurmurHash3_x86_32), as an unsigned integer. */
-export function murmur3x86_32(key: Uint8Array, seed = 0): number {
+/** MurmurHash3, x86 32-bit variant (Austin Appleby's MurmurHash3_x86_32), as an unsigned integer, of key's first `length` bytes. */
+export function murmur3x86_32(key: Uint8Array, seed = 0, length = key.length): number {
   const c1 = 0xcc9e2d51;
   const c2 = 0x1b873593;
-  const length = key.length;
   const blocks = length >>> 2;
   let h = seed >>> 0;
   for (let i = 0; i < blocks; i++) {
@@ -44,9 +43,15 @@ export function murmur3x86_32(key: Uint8Array, seed = 0): number {
 
 const encoder = new TextEncoder();
 
+/** Room for the UTF-8 of any seed and id: encodeInto writes into it, so a bucket allocates nothing. */
+const scratch = new Uint8Array(1_024);
+
 /** The user's bucket (0 … 9,999) in a segment with this seed: murmur3 of UTF-8 `${seed}:${userId}`, mod 10,000. */
 export function bucketOf(rolloutSeed: string, userId: number): number {
-  return murmur3x86_32(encoder.encode(`${rolloutSeed}:${userId}`)) % BUCKETS;
+  const key = `${rolloutSeed}:${userId}`;
+  if (key.length * 3 > scratch.length) return murmur3x86_32(encoder.encode(key)) % BUCKETS;
+  const { written } = encoder.encodeInto(key, scratch);
+  return murmur3x86_32(scratch, 0, written) % BUCKETS;
 }
 
 /** Buckets below this are in: percent × 100, so 12.34 % takes buckets 0 … 1,233. */
