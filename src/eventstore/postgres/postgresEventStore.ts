@@ -40,13 +40,25 @@ import {
 // The projector's read: named, so planned once per connection, like the commands' statements.
 // ORDER BY names the table's columns: the output's global_position is a float8 copy.
 const READ_ALL = {
-  name: 'events_read_all_v1',
+  name: 'events_read_all_v2',
+  // The LEFT JOIN keeps one row when no event is visible yet, to carry `held_back`: whether
+  // committed events wait behind a transaction still running (see subscribeToAll).
   text: `
-    SELECT ${RECORDED_PG_COLUMNS} FROM events
-    WHERE (transaction_id, global_position) > ($1::xid8, $2::int8)
-      AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-    ORDER BY events.transaction_id, events.global_position
-    LIMIT $3`,
+    WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+    SELECT e.*, EXISTS (
+        SELECT 1 FROM events h
+        WHERE h.transaction_id >= (SELECT xmin FROM horizon) AND (h.transaction_id, h.global_position) > ($1::xid8, $2::int8)
+      ) AS held_back
+    FROM (SELECT 1) one
+    LEFT JOIN LATERAL (
+      SELECT ${RECORDED_PG_COLUMNS}, events.transaction_id AS order_transaction, events.global_position AS order_position
+      FROM events
+      WHERE (transaction_id, global_position) > ($1::xid8, $2::int8)
+        AND transaction_id < (SELECT xmin FROM horizon)
+      ORDER BY events.transaction_id, events.global_position
+      LIMIT $3
+    ) e ON true
+    ORDER BY e.order_transaction, e.order_position`,
 };
 
 const READ_STREAMS = {
@@ -134,14 +146,21 @@ export class PostgresEventStore implements EventStore {
   }
 
   async readAll(options: { from?: Position; limit: number }): Promise<RecordedEvent[]> {
+    return (await this.readAllBehindHorizon(options)).events;
+  }
+
+  /**
+   * Events in global order, only of transactions older than every running one: a transaction that
+   * committed late cannot slip in behind a position a reader has already passed. `heldBack`: some
+   * committed events wait behind a transaction still running.
+   */
+  private async readAllBehindHorizon(options: { from?: Position; limit: number }): Promise<{ events: RecordedEvent[]; heldBack: boolean }> {
     const from = options.from ?? START_POSITION;
-    // Only transactions older than every running one: a transaction that committed late cannot
-    // slip in behind a position a reader has already passed.
-    const { rows } = await this.statements.query<RecordedPgRow>({
+    const { rows } = await this.statements.query<RecordedPgRow & { held_back: boolean }>({
       ...READ_ALL,
       values: [from.commit.toString(), from.prepare.toString(), options.limit],
     });
-    return rows.map(toRecorded);
+    return { events: rows.filter((row) => row.event_id !== null).map(toRecorded), heldBack: rows[0]?.held_back ?? false };
   }
 
   /**
@@ -154,11 +173,12 @@ export class PostgresEventStore implements EventStore {
     const listener = await this.appendListener();
     let caughtUp = false;
     let failures = 0;
+    let heldBackPolls = 0;
     while (!options.signal.aborted) {
       const mark = listener.mark();
-      let batch: RecordedEvent[];
+      let read: { events: RecordedEvent[]; heldBack: boolean };
       try {
-        batch = await this.readAll({ from, limit: options.batchSize });
+        read = await this.readAllBehindHorizon({ from, limit: options.batchSize });
         failures = 0;
       } catch (error) {
         if (!isConnectionError(error) || options.signal.aborted) throw error;
@@ -166,6 +186,7 @@ export class PostgresEventStore implements EventStore {
         await pauseAfterDrop(this.options, error as Error, failures, options.signal);
         continue;
       }
+      const batch = read.events;
       if (batch.length > 0) {
         from = batch[batch.length - 1]!.position;
         const wasCaughtUp = caughtUp;
@@ -177,7 +198,12 @@ export class PostgresEventStore implements EventStore {
         caughtUp = true;
         yield batch;
       }
-      await listener.waitAfter(mark, this.pollIntervalMs, options.signal);
+      // Events held back behind a running transaction become visible when it ends, which sends no
+      // notification when it appends nothing (a projector's batch, say): look again soon, 2 ms
+      // later and doubling, rather than at the next append or poll.
+      heldBackPolls = read.heldBack ? heldBackPolls + 1 : 0;
+      const pause = read.heldBack ? Math.min(2 ** heldBackPolls, this.pollIntervalMs) : this.pollIntervalMs;
+      await listener.waitAfter(mark, pause, options.signal);
     }
   }
 
