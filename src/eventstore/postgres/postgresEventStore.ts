@@ -24,54 +24,15 @@ import { START_POSITION } from '../position';
 import { appendAll, appendRedeciding, checkWrites } from './appendEvents';
 import { AppendListener } from './appendListener';
 import { pauseAfterDrop, type ResubscribeOptions } from '../resubscribe';
+import { READ_ALL, READ_STREAMS } from './readStatements';
 import {
   appendedRow,
   expectedAsRevision,
-  RECORDED_PG_COLUMNS,
   resultsOf,
   storedIdRow,
   toRecorded,
   type RecordedPgRow,
 } from './eventRows';
-
-// One index range scan per stream. A plain `stream_id = ANY(…)` is planned from the table's
-// statistics, which at millions of streams misjudge a few short streams as tens of thousands of
-// rows and choose a parallel bitmap scan (hundreds of ms); the lateral join cannot.
-// The projector's read: named, so planned once per connection, like the commands' statements.
-// ORDER BY names the table's columns: the output's global_position is a float8 copy.
-const READ_ALL = {
-  name: 'events_read_all_v2',
-  // The LEFT JOIN keeps one row when no event is visible yet, to carry `held_back`: whether
-  // committed events wait behind a transaction still running (see subscribeToAll).
-  text: `
-    WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-    SELECT e.*, EXISTS (
-        SELECT 1 FROM events h
-        WHERE h.transaction_id >= (SELECT xmin FROM horizon) AND (h.transaction_id, h.global_position) > ($1::xid8, $2::int8)
-      ) AS held_back
-    FROM (SELECT 1) one
-    LEFT JOIN LATERAL (
-      SELECT ${RECORDED_PG_COLUMNS}, events.transaction_id AS order_transaction, events.global_position AS order_position
-      FROM events
-      WHERE (transaction_id, global_position) > ($1::xid8, $2::int8)
-        AND transaction_id < (SELECT xmin FROM horizon)
-      ORDER BY events.transaction_id, events.global_position
-      LIMIT $3
-    ) e ON true
-    ORDER BY e.order_transaction, e.order_position`,
-};
-
-const READ_STREAMS = {
-  name: 'events_read_streams_v1',
-  text: `
-    SELECT e.* FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS s(stream_id, from_position, ordinal)
-    CROSS JOIN LATERAL (
-      SELECT ${RECORDED_PG_COLUMNS} FROM events
-      WHERE events.stream_id = s.stream_id AND events.stream_position >= s.from_position
-      ORDER BY events.stream_position
-    ) e
-    ORDER BY s.ordinal, e.stream_position`,
-};
 
 export interface PostgresEventStoreOptions extends ResubscribeOptions {
   /** Used for LISTEN; the pool cannot hold a connection for notifications. */
