@@ -1,17 +1,72 @@
 // Composition root: reads the configuration, starts (or connects to) PostgreSQL, runs this
-// process's roles, listens, and shuts everything down cleanly on SIGTERM/SIGINT.
+// process's roles, listens, and shuts everything down cleanly on SIGTERM, SIGINT and SIGHUP
+// (docs/shutdown.md).
+import type { Server, ServerResponse } from 'node:http';
 import path from 'node:path';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createEventStore, eventStoreSelection } from './eventstore/createEventStore';
 import { applySchema, closePool, createDatabasePool, createReadPool } from './platform/database';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './platform/embeddedPostgres';
+import { sleep } from './platform/sleep';
 import { createReportStorage } from './reports/createReportStorage';
 import { createService, type Service } from './service';
+
+// Ctrl-C, systemd's stop, a closed terminal. A signal to the process group reaches npm too, which
+// sends it on to this process: repeats are expected and ignored.
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/**
+ * The HTTP side of a stop. Requests sent just before the signal may not have reached a handler
+ * yet (their connection still waits to be accepted, or the request is still being read), and
+ * fastify's close would refuse them with 503 or reset their connections. So the service first
+ * keeps serving, answering with `Connection: close`, until no request has been open and no
+ * connection or request has arrived for `quietMs` (at most `atMostMs`); fastify's close then
+ * finds only idle connections.
+ */
+function httpDrain(server: Server, quietMs = 500, atMostMs = 5_000): () => Promise<void> {
+  const open = new Set<ServerResponse>();
+  let lastArrival = Date.now();
+  let draining = false;
+  const closeAfter = (response: ServerResponse) => {
+    if (!response.headersSent) response.setHeader('connection', 'close');
+  };
+  server.on('connection', () => (lastArrival = Date.now()));
+  server.on('request', (_request, response: ServerResponse) => {
+    lastArrival = Date.now();
+    if (draining) closeAfter(response);
+    open.add(response);
+    response.once('close', () => open.delete(response));
+  });
+  return async () => {
+    draining = true;
+    open.forEach(closeAfter);
+    for (const end = Date.now() + atMostMs; Date.now() < end && (open.size > 0 || Date.now() - lastArrival < quietMs); ) {
+      await sleep(25);
+    }
+  };
+}
 
 async function main(config: Config): Promise<void> {
   const startedAt = Date.now();
   const logger = pino({ level: config.logLevel });
+  // Handled from the first moment: the embedded PostgreSQL runs in a session of its own, and a
+  // signal that ended this process during start-up would leave it running. A stop requested then
+  // begins once start-up is done.
+  let stopRequestedAt: number | undefined;
+  let stop = () => {};
+  for (const signal of STOP_SIGNALS) {
+    process.on(signal, () => {
+      if (stopRequestedAt) return logger.info({ signal }, 'already shutting down');
+      stopRequestedAt = Date.now();
+      logger.info({ signal }, 'shutting down');
+      setTimeout(() => {
+        logger.error('shutdown took longer than 10 s; exiting');
+        process.exit(1);
+      }, 10_000).unref();
+      stop();
+    });
+  }
 
   let embedded: EmbeddedPostgresHandle | undefined;
   let databaseUrl = config.databaseUrl;
@@ -21,6 +76,8 @@ async function main(config: Config): Promise<void> {
     embedded = await startEmbeddedPostgres({
       dataDir,
       port: config.embeddedPostgresPort,
+      // Out of reach of a signal to our process group: it stops after the requests it serves.
+      ownSession: true,
       onLog: (message) => logger.debug({ postgres: message }, 'embedded postgres'),
       onWarning: (message) => logger.warn(message),
     });
@@ -53,6 +110,7 @@ async function main(config: Config): Promise<void> {
       ttlSweepSchedule: config.ttlSweepSchedule,
     });
     service.start();
+    const drainHttp = config.roles.has('api') ? httpDrain(service.app.server) : async () => {};
     if (config.roles.has('api')) {
       await service.app.listen({ port: config.port, host: config.host });
     }
@@ -62,23 +120,15 @@ async function main(config: Config): Promise<void> {
     );
 
     const running = service;
-    let stopping = false;
-    const shutdown = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'shutting down');
-      const force = setTimeout(() => {
-        logger.error('shutdown took longer than 10 s; exiting');
-        process.exit(1);
-      }, 10_000);
-      force.unref();
+    const shutdown = async () => {
       try {
+        await drainHttp();
         await running.stop();
         await closePool(pool);
         await readPool.end().catch(() => undefined);
       } finally {
         await stopEmbedded();
-        logger.info('stopped');
+        logger.info({ shutdownMs: Date.now() - stopRequestedAt! }, 'stopped');
         // Everything of ours is closed. When the database died first, a driver may still hold a
         // socket or a reconnect timer; the process must not wait for the 10 s guard because of it.
         setTimeout(() => {
@@ -87,8 +137,12 @@ async function main(config: Config): Promise<void> {
         }, 1_000).unref();
       }
     };
-    process.once('SIGTERM', () => void shutdown('SIGTERM'));
-    process.once('SIGINT', () => void shutdown('SIGINT'));
+    stop = () =>
+      void shutdown().catch((error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+    if (stopRequestedAt) stop();
   } catch (error) {
     await service?.stop().catch(() => undefined);
     await stopEmbedded();
