@@ -89,7 +89,9 @@ export function problemFor(error: unknown, request: FastifyRequest): Problem {
 export function registerProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const problem = problemFor(error, request);
-    if (problem.status >= 500 && problem.status !== 500) request.log.warn({ err: error }, problem.title);
+    // A not-ready answer is what a probe polls for while the process starts: not worth a warning each time.
+    if (problem.type === problemType('not-ready')) request.log.debug({ detail: problem.detail }, problem.title);
+    else if (problem.status >= 500 && problem.status !== 500) request.log.warn({ err: error }, problem.title);
     if (error instanceof HttpProblem) reply.headers(error.headers);
     return sendProblem(reply, problem);
   });

@@ -34,6 +34,9 @@ import {
   type RecordedPgRow,
 } from './eventRows';
 
+/** The longest pause of a subscriber while committed events wait behind a running transaction. */
+const HELD_BACK_POLL_MS = 10;
+
 export interface PostgresEventStoreOptions extends ResubscribeOptions {
   /** Used for LISTEN; the pool cannot hold a connection for notifications. */
   connectionString: string;
@@ -160,10 +163,10 @@ export class PostgresEventStore implements EventStore {
         yield batch;
       }
       // Events held back behind a running transaction become visible when it ends, which sends no
-      // notification when it appends nothing (a projector's batch, say): look again soon, 2 ms
-      // later and doubling, rather than at the next append or poll.
+      // notification when it appends nothing (a projector's batch, say): look again soon, after
+      // 2, 4, 8 and then every 10 ms, rather than at the next append or poll.
       heldBackPolls = read.heldBack ? heldBackPolls + 1 : 0;
-      const pause = read.heldBack ? Math.min(2 ** heldBackPolls, this.pollIntervalMs) : this.pollIntervalMs;
+      const pause = read.heldBack ? Math.min(2 ** heldBackPolls, HELD_BACK_POLL_MS, this.pollIntervalMs) : this.pollIntervalMs;
       await listener.waitAfter(mark, pause, options.signal);
     }
   }
