@@ -82,7 +82,7 @@ describe('stopping the service', () => {
 
     expect(answers.map((answer) => answer.status)).toEqual(Array(WRITES).fill(200));
     expect(exit).toMatchObject({ code: 0, signal: null });
-    expect(shutdownMs).toBeLessThan(6_000);
+    expect(shutdownMs).toBeLessThan(8_000);
     expect(output).toMatch(/"msg":"stopped"/);
     expect(output).not.toMatch(/took longer than 10 s|kept the process alive/);
     // PostgreSQL did not get the group's SIGTERM (that would be a "smart" shutdown): the service
@@ -96,15 +96,15 @@ describe('stopping the service', () => {
     const reads = await Promise.all(
       answers.map(async ({ userId, position }) => {
         const response = await fetch(`${next.url}/users/${userId}/segments`, { headers: { 'x-min-position': position! } });
-        const body = (await response.json()) as { segments: Array<{ slug: string }> };
-        return { userId, status: response.status, slugs: body.segments.map((segment) => segment.slug) };
+        const body = (await response.json()) as { segments?: Array<{ slug: string }> };
+        return { userId, status: response.status, slugs: (body.segments ?? []).map((segment) => segment.slug) };
       }),
     );
     expect(reads.filter((read) => read.status !== 200 || read.slugs.join() !== SLUG)).toEqual([]);
 
     next.signalGroup('SIGTERM');
     expect(await next.exited).toMatchObject({ code: 0, signal: null });
-  }, 45_000);
+  }, 60_000);
 
   it('SIGKILL to the process group leaves PostgreSQL running; the next start stops it and serves the data', async () => {
     const killed = await start();
@@ -122,5 +122,5 @@ describe('stopping the service', () => {
 
     next.signalGroup('SIGTERM');
     expect(await next.exited).toMatchObject({ code: 0, signal: null });
-  }, 45_000);
+  }, 60_000);
 });
