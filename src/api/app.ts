@@ -46,8 +46,9 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
   registerReadYourWrites(app, { readModel: deps.waitForReadModel, userSegmentsNow: deps.userSegmentsNow.waitFor });
   const metrics = createMetricsRegistry(deps);
   registerRequestMetrics(app, metrics);
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
 
   // Every route that needs a scope says so in the OpenAPI document, so that Swagger UI's

@@ -31,7 +31,17 @@ function sameSecret(a: string, b: string): boolean {
 export function registerAuth(app: FastifyInstance, tokens: readonly ApiToken[]): void {
   app.decorateRequest('actor', 'anonymous');
   if (tokens.length === 0) return;
-  app.addHook('onRequest', async (request: FastifyRequest) => {
+  // A callback hook: no promise per request.
+  app.addHook('onRequest', (request, _reply, done) => {
+    try {
+      authorize(request);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  });
+
+  function authorize(request: FastifyRequest): void {
     const needed = request.routeOptions.config?.scope;
     if (!needed) return;
     // Node keeps the first of several Authorization headers and drops the rest; which one a proxy
@@ -70,5 +80,5 @@ export function registerAuth(app: FastifyInstance, tokens: readonly ApiToken[]):
       });
     }
     request.actor = token.name;
-  });
+  }
 }

@@ -1,6 +1,6 @@
 // Read-your-writes: every write answers with X-Position; a read of the read model that sends it
 // back as X-Min-Position waits (up to 5 s) until the projection has applied that position.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { z } from 'zod';
 import type { Position } from '../eventstore/eventStore';
 import { parsePosition } from '../eventstore/position';
@@ -29,12 +29,7 @@ export const readYourWritesHeaders = z.object({
 type Wait = (position: Position, timeoutMs: number) => Promise<boolean>;
 
 export function registerReadYourWrites(app: FastifyInstance, waits: { readModel: Wait; userSegmentsNow: Wait }): void {
-  app.addHook('preHandler', async (request) => {
-    const readModel = request.routeOptions.config?.readModel;
-    if (!readModel) return;
-    const header = request.headers[MIN_POSITION_HEADER];
-    if (header === undefined) return;
-    const text = Array.isArray(header) ? header[0] : header;
+  const waitForHeader = async (request: FastifyRequest, readModel: true | 'userSegmentsNow', text: string | undefined) => {
     const position = text === undefined ? undefined : parsePosition(text);
     if (!position) {
       throw new HttpProblem({
@@ -54,5 +49,17 @@ export function registerReadYourWrites(app: FastifyInstance, waits: { readModel:
         detail: `the read model did not reach position ${text} within ${TIMEOUT_MS / 1000} s`,
       });
     }
+  };
+  // Only on the routes that read the read model, and without a promise when the header is absent:
+  // the hot read pays nothing for the wait it does not ask for.
+  app.addHook('onRoute', (route) => {
+    const readModel = route.config?.readModel;
+    if (!readModel) return;
+    const hook: preHandlerHookHandler = (request, _reply, done) => {
+      const header = request.headers[MIN_POSITION_HEADER];
+      if (header === undefined) return done();
+      waitForHeader(request, readModel, Array.isArray(header) ? header[0] : header).then(() => done(), done);
+    };
+    route.preHandler = [...(route.preHandler === undefined ? [] : [route.preHandler].flat()), hook];
   });
 }
