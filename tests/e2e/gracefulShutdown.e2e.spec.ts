@@ -82,7 +82,8 @@ describe('stopping the service', () => {
 
     expect(answers.map((answer) => answer.status)).toEqual(Array(WRITES).fill(200));
     expect(exit).toMatchObject({ code: 0, signal: null });
-    expect(shutdownMs).toBeLessThan(8_000);
+    // 1–3 s on an idle 2-core machine; the bound is the service's own 10 s limit.
+    expect(shutdownMs).toBeLessThan(10_000);
     expect(output).toMatch(/"msg":"stopped"/);
     expect(output).not.toMatch(/took longer than 10 s|kept the process alive/);
     // PostgreSQL did not get the group's SIGTERM (that would be a "smart" shutdown): the service
@@ -104,7 +105,7 @@ describe('stopping the service', () => {
 
     next.signalGroup('SIGTERM');
     expect(await next.exited).toMatchObject({ code: 0, signal: null });
-  }, 60_000);
+  }, 90_000);
 
   it('SIGKILL to the process group leaves PostgreSQL running; the next start stops it and serves the data', async () => {
     const killed = await start();
@@ -122,5 +123,5 @@ describe('stopping the service', () => {
 
     next.signalGroup('SIGTERM');
     expect(await next.exited).toMatchObject({ code: 0, signal: null });
-  }, 60_000);
+  }, 90_000);
 });

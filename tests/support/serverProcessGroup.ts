@@ -55,7 +55,7 @@ export async function startServerProcessGroup(env: NodeJS.ProcessEnv): Promise<S
     pid,
     output: () => output,
     exited,
-    async ready(timeoutMs = 30_000) {
+    async ready(timeoutMs = 60_000) {
       for (const deadline = Date.now() + timeoutMs; ; ) {
         const status = await fetch(`${url}/health/ready`).then((response) => response.status, () => undefined);
         if (status === 200) return;
