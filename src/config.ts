@@ -79,6 +79,8 @@ const environmentSchema = z
   .object({
     PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(8080)),
     HOST: z.preprocess(emptyAsUndefined, z.string().min(1).default('127.0.0.1')),
+    HEALTH_PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).optional()),
+    PROJECTION_STALL_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(86_400).default(60)),
     DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
     DATA_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default('./.data')),
     EVENT_STORE: z.preprocess(emptyAsUndefined, z.enum(['postgres', 'eventstoredb']).default('postgres')),
@@ -170,6 +172,10 @@ export const CONFIG_VARIABLES: readonly string[] = Object.keys(environmentSchema
 export interface Config {
   port: number;
   host: string;
+  /** Where a process without the `api` role serves /health/* and /metrics; PORT when unset. */
+  healthPort: number | undefined;
+  /** Readiness of a process that does not run the projector fails after the projection stalls this long. */
+  projectionStallSeconds: number;
   databaseUrl: string | undefined;
   dataDir: string;
   eventStore: 'postgres' | 'eventstoredb';
@@ -210,6 +216,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: e.PORT,
     host: e.HOST,
+    healthPort: e.HEALTH_PORT,
+    projectionStallSeconds: e.PROJECTION_STALL_SECONDS,
     databaseUrl: e.DATABASE_URL,
     dataDir: path.resolve(e.DATA_DIR),
     eventStore: e.EVENT_STORE,

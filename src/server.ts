@@ -5,6 +5,7 @@ import type { Server, ServerResponse } from 'node:http';
 import path from 'node:path';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
+import { serveOperationsOnly } from './api/operationsOnly';
 import { createEventStore, eventStoreSelection } from './eventstore/createEventStore';
 import { applySchema, closePool, createDatabasePool, createReadPool } from './platform/database';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './platform/embeddedPostgres';
@@ -108,14 +109,16 @@ async function main(config: Config): Promise<void> {
       reportStorage: createReportStorage(config),
       reportUrlExpirySeconds: config.reportUrlExpirySeconds,
       ttlSweepSchedule: config.ttlSweepSchedule,
+      projectionStallMs: config.projectionStallSeconds * 1000,
     });
     service.start();
-    const drainHttp = config.roles.has('api') ? httpDrain(service.app.server) : async () => {};
-    if (config.roles.has('api')) {
-      await service.app.listen({ port: config.port, host: config.host });
-    }
+    // Every process answers its probes and scrapes; one without the api role only those.
+    const api = config.roles.has('api');
+    if (!api) serveOperationsOnly(service.app, [...config.roles]);
+    const drainHttp = httpDrain(service.app.server);
+    await service.app.listen({ port: api ? config.port : (config.healthPort ?? config.port), host: config.host });
     logger.info(
-      { roles: [...config.roles], url: config.roles.has('api') ? config.publicUrl : undefined, startupMs: Date.now() - startedAt },
+      { roles: [...config.roles], url: api ? config.publicUrl : undefined, startupMs: Date.now() - startedAt },
       'segments service ready',
     );
 

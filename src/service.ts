@@ -1,17 +1,16 @@
 // Wires the parts of the service for one process: event store, commands, projections, background
 // processes, HTTP app. Used by server.ts (with config) and by tests (with a test database and clock).
 import type { FastifyInstance } from 'fastify';
-import pino, { type Logger } from 'pino';
-import type { DatabasePool } from 'slonik';
+import pino from 'pino';
 import { buildApp } from './api/app';
 import { createSegmentCommands } from './commands/segmentCommands';
 import { createUserCommands } from './commands/userCommands';
 import { createUserSnapshots } from './commands/userSnapshots';
-import { DEFAULT_REPORT_URL_EXPIRY_SECONDS, type ApiToken, type Role } from './config';
+import { DEFAULT_REPORT_URL_EXPIRY_SECONDS } from './config';
 import type { EventStore } from './eventstore/eventStore';
 import { createProjectionStatus } from './operations/projectionStatus';
 import { createReadiness } from './operations/readiness';
-import { systemClock, type Clock } from './platform/clock';
+import { systemClock } from './platform/clock';
 import { createMembershipExpiryTimer, type MembershipExpiryTimer } from './processes/membershipExpiryTimer';
 import { createSegmentDeletionSweep } from './processes/segmentDeletionSweep';
 import { createReadView, type ReadView } from './projections/memoryView/readView';
@@ -21,34 +20,13 @@ import { ProjectionRunner } from './projections/runner';
 import { overdueExpiries } from './queries/overdueExpiries';
 import { PercentageSegmentCache } from './queries/percentageSegments';
 import { createSegmentsAfterWrite } from './queries/segmentsAfterWrite';
-import { createUserSegmentsNow, type ReadPool } from './queries/userSegments';
+import { createUserSegmentsNow } from './queries/userSegments';
 import { createHistoryReports } from './reports/historyReport';
 import { LocalReportStorage } from './reports/localReportStorage';
 import { membershipChangeSource } from './reports/membershipChangeLog';
-import type { ReportStorage } from './reports/reportStorage';
+import type { ServiceOptions } from './serviceOptions';
 
-export interface ServiceOptions {
-  pool: DatabasePool;
-  /** node-postgres pool for the hot read of a user's segments (platform/database.ts, createReadPool). */
-  readPool: ReadPool;
-  store: EventStore;
-  roles: ReadonlySet<Role>;
-  /** Where `api` answers a user's segments now: its in-memory view (the default) or the read model's tables. */
-  readView?: 'memory' | 'database';
-  /** Where history reports go (src/reports/createReportStorage.ts builds it from config). */
-  reportStorage: ReportStorage;
-  clock?: Clock;
-  logger?: Logger;
-  apiTokens?: readonly ApiToken[];
-  bodyLimitBytes?: number;
-  publicUrl?: string;
-  /** Events per projection batch. */
-  batchSize?: number;
-  /** How long report links work; 24 h when absent. */
-  reportUrlExpirySeconds?: number;
-  /** node-cron expression of the membership expiry timer (the `timer` role); every 5 s by default. */
-  ttlSweepSchedule?: string;
-}
+export type { ServiceOptions } from './serviceOptions';
 
 export interface Service {
   app: FastifyInstance;
@@ -91,7 +69,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       userSegmentsNow: createUserSegmentsNow({ readPool, percentageSegments, readView, waitForTables: waitForReadModel }),
       segmentsAfterWrite: createSegmentsAfterWrite(readPool, percentageSegments),
       waitForReadModel,
-      readiness: createReadiness({ pool, store, runner, readView, logger }),
+      readiness: createReadiness({ pool, store, runner, readView, logger, clock, projectionStallMs: options.projectionStallMs }),
       projections: createProjectionStatus({ pool, store, runner }),
       overdueExpiries: () => overdueExpiries(pool, clock.now()),
       historyReports: createHistoryReports({ source: membershipChangeSource(store, pool), storage: reportStorage, clock, urlExpirySeconds }),

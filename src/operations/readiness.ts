@@ -4,6 +4,9 @@ import type { EventStore } from '../eventstore/eventStore';
 import { isConnectionError } from '../platform/pgErrors';
 import type { ReadView } from '../projections/memoryView/readView';
 import type { ProjectionRunner } from '../projections/runner';
+import { READ_MODEL_PROJECTION } from '../projections/readModel/readModelProjection';
+import { systemClock, type Clock } from '../platform/clock';
+import { createProjectionStallWatch } from './projectionStall';
 
 export interface ReadinessCheck {
   name: string;
@@ -20,9 +23,15 @@ export function createReadiness(deps: {
   store: EventStore;
   runner: ProjectionRunner | undefined;
   readView?: ReadView;
+  /** In a process that does not apply the projection itself: fail once it has stalled this long (ms). */
+  projectionStallMs?: number;
+  clock?: Clock;
   logger: ReadinessLogger;
 }): () => Promise<ReadinessCheck[]> {
-  const { pool, store, runner, readView, logger } = deps;
+  const { pool, store, runner, readView, logger, clock = systemClock } = deps;
+  const stall = deps.projectionStallMs === undefined
+    ? undefined
+    : { watch: createProjectionStallWatch({ pool, store, projection: READ_MODEL_PROJECTION, clock }), afterMs: deps.projectionStallMs };
   return async () => {
     const checks: ReadinessCheck[] = [];
     const probe = async (name: string, work: () => Promise<unknown>) => {
@@ -44,6 +53,16 @@ export function createReadiness(deps: {
         ok: status.state !== 'failing' && status.state !== 'stopped',
         // The error itself is in the log and in GET /projections (admin only).
         detail: status.state === 'failing' ? 'failing' : status.state,
+      });
+    }
+    const activeHere = runner?.status().state === 'live' || runner?.status().state === 'catching_up';
+    if (stall && !activeHere) {
+      const stalledForMs = await stall.watch.stalledForMs().catch(() => 0); // the database probe reports errors
+      const ok = stalledForMs < stall.afterMs;
+      checks.push({
+        name: 'projection progress',
+        ok,
+        detail: ok ? undefined : `events pending and the read model not advancing for ${Math.round(stalledForMs / 1000)} s: is a projector running?`,
       });
     }
     if (readView) {
