@@ -5,7 +5,7 @@ import type { Server, ServerResponse } from 'node:http';
 import path from 'node:path';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
-import { serveOperationsOnly } from './api/operationsOnly';
+import { notReadyWhileStopping, serveOperationsOnly } from './api/operationsOnly';
 import { createEventStore, eventStoreSelection } from './eventstore/createEventStore';
 import { applySchema, closePool, createDatabasePool, createReadPool } from './platform/database';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './platform/embeddedPostgres';
@@ -115,6 +115,7 @@ async function main(config: Config): Promise<void> {
     // Every process answers its probes and scrapes; one without the api role only those.
     const api = config.roles.has('api');
     if (!api) serveOperationsOnly(service.app, [...config.roles]);
+    notReadyWhileStopping(service.app, () => stopRequestedAt !== undefined);
     const drainHttp = httpDrain(service.app.server);
     await service.app.listen({ port: api ? config.port : (config.healthPort ?? config.port), host: config.host });
     logger.info(

@@ -73,6 +73,11 @@ describe('stopping the service', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     const signalledAt = Date.now();
     server.signalGroup('SIGTERM');
+    // While it drains, the process still answers, and tells its readiness probe it is stopping.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const readiness = await fetch(`${server.url}/health/ready`);
+    expect(readiness.status).toBe(503);
+    expect(((await readiness.json()) as { detail: string }).detail).toBe('stopping');
 
     const answers = await Promise.all(writes);
     const exit = await server.exited;
