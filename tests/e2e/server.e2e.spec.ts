@@ -7,6 +7,8 @@ import path from 'node:path';
 import { freePort } from '../../src/platform/embeddedPostgres';
 
 const ROOT = path.resolve(__dirname, '../..');
+/** A hang guard, not a promise about start-up time: a fresh cluster's initdb took 16 s at load 10. */
+const START_MS = 60_000;
 
 function startServer(env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   let output = '';
@@ -42,7 +44,7 @@ describe('the server process', () => {
     const url = `http://127.0.0.1:${port}`;
     const server = startServer({ PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'info' });
     try {
-      await waitUntilReady(url, 20_000);
+      await waitUntilReady(url, START_MS);
       expect(server.output()).toMatch(/embedded PostgreSQL ready/);
 
       const post = (route: string, body: unknown) =>
@@ -63,7 +65,7 @@ describe('the server process', () => {
       // Data survives a restart.
       const again = startServer({ PORT: String(port), DATA_DIR: dataDir });
       try {
-        await waitUntilReady(url, 20_000);
+        await waitUntilReady(url, START_MS);
         const after = await fetch(`${url}/users/1000/segments`);
         expect(((await after.json()) as { segments: Array<{ slug: string }> }).segments.map((s) => s.slug)).toEqual(['AVITO_DISCOUNT_30']);
       } finally {
@@ -74,7 +76,7 @@ describe('the server process', () => {
       server.child.kill('SIGKILL');
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 180_000);
 
   it('after a SIGKILL, the next start stops the PostgreSQL the killed process left running and serves the data', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'segments-server-'));
@@ -83,7 +85,7 @@ describe('the server process', () => {
     const killed = startServer({ PORT: String(port), DATA_DIR: dataDir });
     let orphan: number | undefined;
     try {
-      await waitUntilReady(url, 20_000);
+      await waitUntilReady(url, START_MS);
       const created = await fetch(`${url}/segments`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -98,7 +100,7 @@ describe('the server process', () => {
 
       const next = startServer({ PORT: String(port), DATA_DIR: dataDir });
       try {
-        await waitUntilReady(url, 30_000);
+        await waitUntilReady(url, START_MS);
         expect(next.output()).toContain(`stopping PostgreSQL ${orphan}, left running on`);
         expect(((await (await fetch(`${url}/segments/AVITO_DISCOUNT_30`)).json()) as { slug: string }).slug).toBe('AVITO_DISCOUNT_30');
       } finally {
@@ -116,7 +118,7 @@ describe('the server process', () => {
       }
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
-  }, 90_000);
+  }, 180_000);
 
   it('refuses to start on a bad value, naming the variable', async () => {
     const server = startServer({ PORT: 'abc' });
