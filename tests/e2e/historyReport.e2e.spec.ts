@@ -1,5 +1,6 @@
 // The monthly history report (POST /reports/history) with reports kept on local disk, read from
 // the event stream: month boundaries, late expiry events, deletion rows, the per-user filter.
+import { holdAppends } from '../support/heldAppends';
 import { TestClock } from '../support/testClock';
 import { startTestService, type TestService } from '../support/testService';
 
@@ -137,36 +138,44 @@ describe('history report on local disk', () => {
     }
   });
 
-  it('a report requested while writes continue contains no half-written change', async () => {
+  it('a report requested while writes are half-way contains none of them, and all of them once they commit', async () => {
     clock.set(new Date('2023-10-15T12:00:00.000Z'));
-    const users = Array.from({ length: 40 }, (_, index) => 5000 + index);
+    const users = Array.from({ length: 20 }, (_, index) => 5000 + index);
     for (const userId of users) await change(userId, { add: ['AVITO_VOICE_MESSAGES'] });
-    // Each request removes one segment and adds another in one append: two rows or none.
-    const writes = Promise.all(
-      users.map(async (userId) => {
-        await new Promise((resolve) => setTimeout(resolve, (userId % 10) * 3));
-        const response = await change(userId, { add: ['AVITO_DISCOUNT_50'], remove: ['AVITO_VOICE_MESSAGES'] });
-        expect(response.statusCode).toBe(200);
-      }),
-    );
-    const reports = [];
-    for (let i = 0; i < 4; i++) reports.push(await report({ period: '2023-10' }));
-    await writes;
-    reports.push(await report({ period: '2023-10' }));
-
-    for (const { lines } of reports) {
-      for (const userId of users) {
-        const mine = lines.filter((line) => line.startsWith(`${userId};`));
-        expect(mine.length === 1 || mine.length === 3).toBe(true);
-        expect(mine[0]).toBe(`${userId};AVITO_VOICE_MESSAGES;added;2023-10-15T12:00:00.000Z`);
-        if (mine.length === 3) {
-          expect(mine.slice(1)).toEqual([
-            `${userId};AVITO_VOICE_MESSAGES;removed;2023-10-15T12:00:00.000Z`,
-            `${userId};AVITO_DISCOUNT_50;added;2023-10-15T12:00:00.000Z`,
-          ]);
-        }
-      }
+    // Each write removes one segment and adds another in one append: two rows, or none.
+    const swap = (userId: number) => change(userId, { add: ['AVITO_DISCOUNT_50'], remove: ['AVITO_VOICE_MESSAGES'] });
+    const done = users.slice(0, 14);
+    // Each held write keeps a connection of the store's pool (10): six leave room for the rest.
+    const halfWay = users.slice(14);
+    for (const userId of done) expect((await swap(userId)).statusCode).toBe(200);
+    // The other half are held after their removal row and before their add row, transactions open.
+    const hold = await holdAppends(t.db.pool, t.db.url, { type: 'MembershipAdded', streams: halfWay.map((userId) => `user-${userId}`) });
+    let during: Array<{ lines: string[] }>;
+    let held;
+    try {
+      held = halfWay.map(swap);
+      await hold.waitUntilHolding(halfWay.length);
+      during = [await report({ period: '2023-10' }), await report({ period: '2023-10' })];
+      await hold.release();
+      held = await Promise.all(held);
+    } finally {
+      await hold.release();
     }
-    expect(reports.at(-1)!.rows).toBe(users.length * 3);
+    expect(held.map((response) => response.statusCode)).toEqual(halfWay.map(() => 200));
+    const after = await report({ period: '2023-10' });
+
+    const added = (userId: number) => `${userId};AVITO_VOICE_MESSAGES;added;2023-10-15T12:00:00.000Z`;
+    const swapped = (userId: number) => [
+      added(userId),
+      `${userId};AVITO_VOICE_MESSAGES;removed;2023-10-15T12:00:00.000Z`,
+      `${userId};AVITO_DISCOUNT_50;added;2023-10-15T12:00:00.000Z`,
+    ];
+    const rowsOf = (lines: string[], userId: number) => lines.filter((line) => line.startsWith(`${userId};`));
+    for (const { lines } of during) {
+      for (const userId of done) expect(rowsOf(lines, userId)).toEqual(swapped(userId));
+      for (const userId of halfWay) expect(rowsOf(lines, userId)).toEqual([added(userId)]);
+    }
+    for (const userId of users) expect(rowsOf(after.lines, userId)).toEqual(swapped(userId));
+    expect(after.lines.filter((line) => users.some((userId) => line.startsWith(`${userId};`)))).toHaveLength(users.length * 3);
   });
 });
