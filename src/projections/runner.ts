@@ -5,6 +5,7 @@ import type { EventStore, Position } from '../eventstore/eventStore';
 import { formatPosition } from '../eventstore/position';
 import { readCheckpoint, writeCheckpoint } from './checkpoints';
 import type { Projection } from './projection';
+import { waitWhilePaused } from './rebuild/projectorPause';
 import { withTryAdvisoryLock } from '../platform/database';
 import { sleep } from '../platform/sleep';
 
@@ -94,6 +95,8 @@ export class ProjectionRunner {
       }
       const last = batch[batch.length - 1]!.position;
       await connection.transaction(async (tx) => {
+        // A rebuild swapping in its tables pauses the projector here, between two batches.
+        await waitWhilePaused(tx, projection.name);
         await projection.applyBatch(tx, batch);
         await writeCheckpoint(tx, projection.name, last, batch.length);
       });

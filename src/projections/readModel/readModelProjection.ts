@@ -10,21 +10,29 @@ import { sql, type DatabaseTransactionConnection } from 'slonik';
 import { z } from 'zod';
 import { rolloutSeedOf } from '../../domain/percentage';
 import type { Projection } from '../projection';
-import { applyReadModelStep, readModelSteps, type Final, type MembershipRun, type ReadModelTarget } from './readModelRules';
+import { applyReadModelStep, readModelSteps, type AuditRow, type Final, type MembershipRun, type ReadModelTarget } from './readModelRules';
 
 export const READ_MODEL_PROJECTION = 'read_model';
 
-export function createReadModelProjection(): Projection {
+export interface ReadModelProjectionOptions {
+  /**
+   * Takes the audit rows instead of the batch's transaction: a rebuild streams them into its copy
+   * of the table on a connection of its own (src/projections/rebuild/auditCopy.ts).
+   */
+  appendAudit?(rows: readonly AuditRow[]): void;
+}
+
+export function createReadModelProjection(options: ReadModelProjectionOptions = {}): Projection {
   return {
     name: READ_MODEL_PROJECTION,
     async applyBatch(tx, events) {
-      const tables = tablesOf(tx);
+      const tables = tablesOf(tx, options);
       for (const step of readModelSteps(events)) await applyReadModelStep(tables, step);
     },
   };
 }
 
-function tablesOf(tx: DatabaseTransactionConnection): ReadModelTarget<Promise<void>> {
+function tablesOf(tx: DatabaseTransactionConnection, options: ReadModelProjectionOptions): ReadModelTarget<Promise<void>> {
   return {
     async segmentCreated(data, globalPosition) {
       const { segmentId, slug, description, autoAssignPercent, createdAt } = data;
@@ -68,11 +76,11 @@ function tablesOf(tx: DatabaseTransactionConnection): ReadModelTarget<Promise<vo
         SELECT user_id, segment_id, slug, ${deletedAt} FROM gone
         ON CONFLICT DO NOTHING`);
     },
-    memberships: (run) => flush(tx, run),
+    memberships: (run) => flush(tx, run, options),
   };
 }
 
-async function flush(tx: DatabaseTransactionConnection, run: MembershipRun): Promise<void> {
+async function flush(tx: DatabaseTransactionConnection, run: MembershipRun, options: ReadModelProjectionOptions): Promise<void> {
   if (run.optOuts.length > 0) {
     await tx.query(sql.unsafe`
       INSERT INTO auto_membership_opt_outs (user_id, segment_id, slug, reason, opted_out_at)
@@ -102,13 +110,16 @@ async function flush(tx: DatabaseTransactionConnection, run: MembershipRun): Pro
   }
   if (run.audit.length === 0) return;
 
-  await tx.query(sql.unsafe`
-    INSERT INTO membership_audit (global_position, user_id, segment_id, slug, operation, reason, at, expires_at)
-    SELECT * FROM ${sql.unnest(
-      run.audit.map((row) => [row.globalPosition, row.userId, row.segmentId, row.slug, row.operation, row.reason, row.at, row.expiresAt]),
-      ['int8', 'int8', 'uuid', 'text', 'text', 'text', 'timestamptz', 'timestamptz'],
-    )}
-    ON CONFLICT (global_position) DO NOTHING`);
+  if (options.appendAudit) options.appendAudit(run.audit);
+  else {
+    await tx.query(sql.unsafe`
+      INSERT INTO membership_audit (global_position, user_id, segment_id, slug, operation, reason, at, expires_at)
+      SELECT * FROM ${sql.unnest(
+        run.audit.map((row) => [row.globalPosition, row.userId, row.segmentId, row.slug, row.operation, row.reason, row.at, row.expiresAt]),
+        ['int8', 'int8', 'uuid', 'text', 'text', 'text', 'timestamptz', 'timestamptz'],
+      )}
+      ON CONFLICT (global_position) DO NOTHING`);
+  }
 
   const finals = [...run.finals.values()];
   const removed = finals.filter((final) => !final.present);
