@@ -8,6 +8,7 @@ import { createUserCommands } from './commands/userCommands';
 import { createUserSnapshots } from './commands/userSnapshots';
 import { DEFAULT_REPORT_URL_EXPIRY_SECONDS } from './config';
 import type { EventStore } from './eventstore/eventStore';
+import { createProjectionRebuilds } from './operations/projectionRebuilds';
 import { createProjectionStatus } from './operations/projectionStatus';
 import { createReadiness } from './operations/readiness';
 import { systemClock } from './platform/clock';
@@ -59,6 +60,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const timer = roles.has('timer')
     ? createMembershipExpiryTimer({ pool, userCommands, logger, clock, schedule: options.ttlSweepSchedule })
     : undefined;
+  const projectionRebuilds = createProjectionRebuilds({ pool, store, copyPool: readPool, logger });
 
   const app = await buildApp(
     {
@@ -71,6 +73,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       waitForReadModel,
       readiness: createReadiness({ pool, store, runner, readView, logger, clock, projectionStallMs: options.projectionStallMs }),
       projections: createProjectionStatus({ pool, store, runner }),
+      projectionRebuilds,
       overdueExpiries: () => overdueExpiries(pool, clock.now()),
       historyReports: createHistoryReports({ source: membershipChangeSource(store, pool), storage: reportStorage, clock, urlExpirySeconds }),
       localReports: reportStorage instanceof LocalReportStorage ? reportStorage : undefined,
@@ -86,7 +89,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     timer,
     start: () => [readView, runner, sweep, timer].forEach((part) => part?.start()),
     async stop() {
-      await app.close();
+      await Promise.all([app.close(), projectionRebuilds.stop()]);
       await readView?.stop();
       await timer?.stop();
       await sweep?.stop();

@@ -117,7 +117,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Each projection's position, lag and state
+         * Each projection's position, lag, state and latest rebuild
          * @description Needs a token with scope `admin` (or higher) when API_TOKENS is configured.
          */
         get: {
@@ -142,8 +142,23 @@ export interface paths {
                                 position: string | null;
                                 eventsApplied: number;
                                 lagEvents: number | null;
+                                lagMs: number | null;
                                 lastAppliedAt: string | null;
                                 lastError: string | null;
+                                rebuild: {
+                                    /** @enum {string} */
+                                    state: "building" | "indexing" | "catching_up" | "swapping" | "finished" | "failed" | "abandoned";
+                                    startedAt: string;
+                                    updatedAt: string;
+                                    finishedAt: string | null;
+                                    position: string | null;
+                                    eventsDone: number;
+                                    eventsTotal: number | null;
+                                    percent: number | null;
+                                    eventsPerSecond: number | null;
+                                    etaSeconds: number | null;
+                                    error: string | null;
+                                } | null;
                             }[];
                         };
                     };
@@ -196,6 +211,283 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projections/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One projection's position, lag, state and latest rebuild
+         * @description Needs a token with scope `admin` (or higher) when API_TOKENS is configured.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            projection: string;
+                            state: string;
+                            position: string | null;
+                            eventsApplied: number;
+                            lagEvents: number | null;
+                            lagMs: number | null;
+                            lastAppliedAt: string | null;
+                            lastError: string | null;
+                            rebuild: {
+                                /** @enum {string} */
+                                state: "building" | "indexing" | "catching_up" | "swapping" | "finished" | "failed" | "abandoned";
+                                startedAt: string;
+                                updatedAt: string;
+                                finishedAt: string | null;
+                                position: string | null;
+                                eventsDone: number;
+                                eventsTotal: number | null;
+                                percent: number | null;
+                                eventsPerSecond: number | null;
+                                etaSeconds: number | null;
+                                error: string | null;
+                            } | null;
+                        };
+                    };
+                };
+                /** @description RFC 7807 problem details (application/problem+json) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                            slugs?: string[];
+                            errors?: {
+                                path: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 7807 problem details (application/problem+json) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                            slugs?: string[];
+                            errors?: {
+                                path: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 7807 problem details (application/problem+json) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                            slugs?: string[];
+                            errors?: {
+                                path: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projections/{name}/rebuild": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rebuild a projection into fresh tables and swap them in
+         * @description Replays every event into new tables beside the live ones while reads and writes go on, then swaps them in with the projector paused for a moment. Runs in the background of the process asked: 202 at once, progress in GET /projections/{name} (the Location). 409 while a rebuild (or a verify) runs.
+         *
+         *     Needs a token with scope `admin` (or higher) when API_TOKENS is configured.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            projection: string;
+                            rebuild: {
+                                /** @enum {string} */
+                                state: "building" | "indexing" | "catching_up" | "swapping" | "finished" | "failed" | "abandoned";
+                                startedAt: string;
+                                updatedAt: string;
+                                finishedAt: string | null;
+                                position: string | null;
+                                eventsDone: number;
+                                eventsTotal: number | null;
+                                percent: number | null;
+                                eventsPerSecond: number | null;
+                                etaSeconds: number | null;
+                                error: string | null;
+                            } | null;
+                        };
+                    };
+                };
+                /** @description RFC 7807 problem details (application/problem+json) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                            slugs?: string[];
+                            errors?: {
+                                path: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 7807 problem details (application/problem+json) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                            slugs?: string[];
+                            errors?: {
+                                path: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 7807 problem details (application/problem+json) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                            slugs?: string[];
+                            errors?: {
+                                path: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 7807 problem details (application/problem+json) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            type: string;
+                            title: string;
+                            status: number;
+                            detail?: string;
+                            instance?: string;
+                            slugs?: string[];
+                            errors?: {
+                                path: string;
+                                message: string;
+                            }[];
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;

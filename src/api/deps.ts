@@ -2,6 +2,7 @@
 import type { DatabasePool } from 'slonik';
 import type { SegmentCommands } from '../commands/segmentCommands';
 import type { UserCommands } from '../commands/userCommands';
+import type { ProjectionRebuilds } from '../operations/projectionRebuilds';
 import type { ProjectionStatusView } from '../operations/projectionStatus';
 import type { ReadinessCheck } from '../operations/readiness';
 import type { Clock } from '../platform/clock';
@@ -26,6 +27,8 @@ export interface AppDeps {
   waitForReadModel: WaitForReadModel;
   readiness(): Promise<ReadinessCheck[]>;
   projections(): Promise<ProjectionStatusView[]>;
+  /** Rebuilds started over HTTP, run in this process. */
+  projectionRebuilds: ProjectionRebuilds;
   /** Memberships past their expiry whose removal is not recorded yet (for GET /metrics). */
   overdueExpiries(): Promise<number>;
   historyReports: HistoryReports;

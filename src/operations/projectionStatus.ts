@@ -1,9 +1,12 @@
-// Where each projection stands (GET /projections): its checkpoint, this process's runner, its lag.
+// Where each projection stands (GET /projections): its checkpoint, this process's runner, its lag
+// in events and in time, and its latest rebuild.
 import type { DatabasePool } from 'slonik';
-import type { EventStore } from '../eventstore/eventStore';
+import type { EventStore, Position } from '../eventstore/eventStore';
 import { formatPosition, START_POSITION } from '../eventstore/position';
 import { readCheckpoints } from '../projections/checkpoints';
+import { readLatestRebuild } from '../projections/rebuild/rebuildProgress';
 import type { ProjectionRunner } from '../projections/runner';
+import { rebuildViewOf, type RebuildView } from './rebuildView';
 
 export interface ProjectionStatusView {
   projection: string;
@@ -11,8 +14,12 @@ export interface ProjectionStatusView {
   position: string | null;
   eventsApplied: number;
   lagEvents: number | null;
+  /** How long the oldest event not applied yet has waited; 0 when there is none. */
+  lagMs: number | null;
   lastAppliedAt: string | null;
   lastError: string | null;
+  /** The latest rebuild, running or ended; null when there was none. */
+  rebuild: RebuildView | null;
 }
 
 /** Lag is counted up to this many events; more reads as this number. */
@@ -24,6 +31,15 @@ export function createProjectionStatus(deps: {
   runner: ProjectionRunner | undefined;
 }): () => Promise<ProjectionStatusView[]> {
   const { pool, store, runner } = deps;
+  // Null (unknown) for a store that cannot count without reading every event, or that does not answer.
+  const lagEventsAfter = async (position: Position) =>
+    store.countEventsAfter ? store.countEventsAfter(position, LAG_COUNT_LIMIT).catch(() => null) : null;
+  // Wall-clock time against the store's recording time: the lag an operator feels.
+  const lagMsAfter = async (position: Position) => {
+    const [oldest] = await store.readAll({ from: position, limit: 1 }).catch(() => [null]);
+    if (oldest === undefined) return 0;
+    return oldest === null ? null : Math.max(0, Date.now() - oldest.recordedAt.getTime());
+  };
   return async () => {
     const checkpoints = await readCheckpoints(pool);
     const local = runner?.status();
@@ -32,18 +48,18 @@ export function createProjectionStatus(deps: {
       [...names].sort().map(async (name) => {
         const checkpoint = checkpoints.find((c) => c.projection === name);
         const here = local?.projection === name ? local : undefined;
-        // Null (unknown) for a store that cannot count without reading every event.
-        const lag = store.countEventsAfter
-          ? await store.countEventsAfter(checkpoint?.position ?? START_POSITION, LAG_COUNT_LIMIT).catch(() => null)
-          : null;
+        const applied = checkpoint?.position ?? START_POSITION;
+        const [lagEvents, lagMs, rebuild] = await Promise.all([lagEventsAfter(applied), lagMsAfter(applied), readLatestRebuild(pool, name)]);
         return {
           projection: name,
           state: here?.state ?? 'remote',
           position: checkpoint ? formatPosition(checkpoint.position) : null,
           eventsApplied: checkpoint?.eventsApplied ?? 0,
-          lagEvents: lag,
+          lagEvents,
+          lagMs,
           lastAppliedAt: checkpoint?.updatedAt.toISOString() ?? null,
           lastError: here?.lastError ?? null,
+          rebuild: rebuild ? rebuildViewOf(rebuild) : null,
         };
       }),
     );
