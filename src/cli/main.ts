@@ -1,6 +1,8 @@
-// The `segments` command line: audit replay of raw events, and history reports to a local file.
+// The `segments` command line: audit replay of raw events, history reports to a local file, and
+// the projections' status, rebuild and verify.
 //   segments replay (--user ID | --segment SLUG | --from TIME --to TIME) [--json]
 //   segments report --period YYYY-MM [--user ID] [--out FILE]
+//   segments projections [status | rebuild | verify] [NAME]
 // Database: DATABASE_URL, else the embedded PostgreSQL in DATA_DIR (see src/cli/database.ts); the
 // event store as the service's configuration names it (EVENT_STORE, EVENTSTORE_CONNECTION_STRING).
 import { createWriteStream } from 'node:fs';
@@ -8,6 +10,7 @@ import fs from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config';
+import { createReadPool } from '../platform/database';
 import { createEventStore, eventStoreSelection, type EventStoreSelection } from '../eventstore/createEventStore';
 import type { EventStore } from '../eventstore/eventStore';
 import { reportFormatter, writeHistoryRows } from '../reports/historyReport';
@@ -15,7 +18,9 @@ import { membershipChangeSource } from '../reports/membershipChangeLog';
 import { parsePeriod, periodOf } from '../reports/period';
 import { openCliDatabase, type CliDatabase } from './database';
 import { createProgress } from './progress';
+import { DIFFERENCES_FOUND, runProjections } from './projections';
 import { formatJson, formatReadable, replay, type ReplayFilter } from './replay';
+import { UsageError } from './usageError';
 import { userIdParam } from '../api/schemas';
 
 const USAGE = `Usage:
@@ -23,17 +28,25 @@ const USAGE = `Usage:
   segments replay --segment SLUG [--from TIME] [--to TIME] [--json]
   segments replay --from TIME --to TIME [--json]
   segments report --period YYYY-MM [--user ID] [--out FILE]
+  segments projections [status] [NAME]
+  segments projections rebuild [NAME]
+  segments projections verify [NAME]
 
 replay   prints the raw events of one user's stream, of one segment (its own stream and every
          membership event naming it), or appended in a time range (from inclusive, to exclusive),
          in the store's order: one readable line each, or JSON lines with --json.
 report   writes the month's CSV history report (user_id;segment;operation;at) to FILE, or to
          stdout; progress goes to stderr (a bar on a terminal, plain lines otherwise).
+projections
+         status (the default) prints each projection's position, lag and latest rebuild as JSON.
+         rebuild replays every event into new tables beside the live ones and swaps them in; the
+         service keeps answering reads and writes, its projector pauses only for the swap.
+         verify replays every event into scratch tables up to the live read model's position and
+         compares the two: each difference goes to stdout, and the exit code is ${DIFFERENCES_FOUND} when there
+         is one. NAME is read_model, the only projection (the default).
 
 Database: DATABASE_URL, else the embedded PostgreSQL in DATA_DIR (default ./.data): the running
 service's when it is up, otherwise started for the command.`;
-
-class UsageError extends Error {}
 
 function userIdOption(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -155,6 +168,19 @@ async function main(argv: string[]): Promise<number> {
     selection: eventStoreSelection(config),
   };
   try {
+    if (command === 'projections') {
+      return await runProjections(args, async () => {
+        const db = await stores.open();
+        const store = storeOf(stores, db);
+        const copyPool = createReadPool(db.url, { maximumPoolSize: 1 });
+        const close = async () => {
+          await copyPool.end();
+          await store.close();
+          await db.close();
+        };
+        return { pool: db.pool, store, copyPool, close };
+      });
+    }
     if (command === 'replay') await runReplay(args, stores);
     else if (command === 'report') await runReport(args, stores);
     else throw new UsageError(`unknown command "${command}"`);
