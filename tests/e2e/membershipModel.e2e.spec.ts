@@ -309,7 +309,7 @@ describe('the service answers as the model of its promises does', () => {
   it.each(seeds)('generated sequences with seed %s', async (seed) => {
     await fc.assert(
       fc.asyncProperty(fc.commands(steps, { maxCommands: 30, size: 'max' }), (commands) => fc.asyncModelRun(freshRun, commands)),
-      { seed, numRuns: 3 },
+      { seed, numRuns: 4 },
     );
   }, 240_000);
 });
