@@ -4,6 +4,7 @@ import type { DatabasePool } from 'slonik';
 import type { EventStore, Position } from '../eventstore/eventStore';
 import { formatPosition, START_POSITION } from '../eventstore/position';
 import { readCheckpoints } from '../projections/checkpoints';
+import { globalOrderOf } from '../projections/rebuild/globalOrder';
 import { readLatestRebuild } from '../projections/rebuild/rebuildProgress';
 import type { ProjectionRunner } from '../projections/runner';
 import { rebuildViewOf, type RebuildView } from './rebuildView';
@@ -34,9 +35,11 @@ export function createProjectionStatus(deps: {
   // Null (unknown) for a store that cannot count without reading every event, or that does not answer.
   const lagEventsAfter = async (position: Position) =>
     store.countEventsAfter ? store.countEventsAfter(position, LAG_COUNT_LIMIT).catch(() => null) : null;
-  // Wall-clock time against the store's recording time: the lag an operator feels.
+  // Wall-clock time against the store's recording time: the lag an operator feels. Read as a
+  // rebuild reads, without readAll's probe for held-back events, which can scan the whole table.
+  const firstAfter = globalOrderOf(store);
   const lagMsAfter = async (position: Position) => {
-    const [oldest] = await store.readAll({ from: position, limit: 1 }).catch(() => [null]);
+    const [oldest] = await firstAfter(position, 1).catch(() => [null]);
     if (oldest === undefined) return 0;
     return oldest === null ? null : Math.max(0, Date.now() - oldest.recordedAt.getTime());
   };
