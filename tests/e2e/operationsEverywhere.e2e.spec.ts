@@ -10,7 +10,7 @@ import { serviceParts } from '../support/testService';
 
 const quiet = { info() {}, error() {} };
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe().catch(() => undefined);
@@ -46,7 +46,7 @@ describe('a process without the api role', () => {
       expect(await projector?.stop()).toBe(0);
       await db.drop();
     }
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('readiness of an api process without a projector', () => {

@@ -39,13 +39,13 @@ describe('in-memory views in two API processes beside a projector process', () =
     b = await startServiceProcess({ ...env, ROLES: 'api' });
     processes.push(a, b);
     await Promise.all([waitUntilReady(a), waitUntilReady(b)]);
-  }, 60_000);
+  }, 150_000);
 
   afterAll(async () => {
     const codes = await Promise.all(processes.map((process) => process.stop()));
     expect(codes.every((code) => code === 0)).toBe(true);
     await db.drop();
-  }, 30_000);
+  }, 60_000);
 
   it('a write through one process is seen through the other with its X-Min-Position, every time', async () => {
     expect((await call(a, 'POST', '/segments', { body: { slug: 'X_MANUAL' } })).status).toBe(201);
@@ -98,5 +98,5 @@ describe('in-memory views in two API processes beside a projector process', () =
     expect(view).toEqual({ name: 'read view', ok: true, detail: `${memberships} memberships` });
     // No X-Min-Position: ready means the view already holds it.
     expect(slugsOf(await call(late, 'GET', '/users/9001/segments'))).toEqual(['X_MANUAL:manual']);
-  }, 30_000);
+  }, 90_000);
 });

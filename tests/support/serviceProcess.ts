@@ -39,7 +39,7 @@ export async function startServiceProcess(env: NodeJS.ProcessEnv): Promise<Servi
 }
 
 /** Resolves once GET /health/ready answers 200; fails with the process's output after `deadlineMs`. */
-export async function waitUntilReady(service: ServiceProcess, deadlineMs = 20_000): Promise<void> {
+export async function waitUntilReady(service: ServiceProcess, deadlineMs = 60_000): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     try {
