@@ -82,7 +82,8 @@ describe('a burst of writes through two API processes while one of them and the 
     let projector = await start('projector');
     const a = await start('api');
     const b = await start('api');
-    await Promise.all([waitUntilReady(projector, 30_000), waitUntilReady(a, 30_000), waitUntilReady(b, 30_000)]);
+    // Hang guards: on a machine at load 12 a start alone has taken over 30 s.
+    await Promise.all([waitUntilReady(projector, 60_000), waitUntilReady(a, 60_000), waitUntilReady(b, 60_000)]);
     for (const slug of SLUGS) {
       expect((await fetch(`${a.url}/segments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ slug }) })).status).toBe(201);
     }
@@ -96,7 +97,7 @@ describe('a burst of writes through two API processes while one of them and the 
       await Promise.all([a.exited, projector.exited]);
       // The writes go on through the surviving process while a new projector starts.
       projector = await start('projector');
-      await waitUntilReady(projector, 30_000);
+      await waitUntilReady(projector, 60_000);
     };
 
     async function client(index: number) {
@@ -186,5 +187,5 @@ describe('a burst of writes through two API processes while one of them and the 
     }
 
     for (const survivor of [b, projector]) expect(await survivor.stop()).toBe(0);
-  }, 120_000);
+  }, 180_000);
 });

@@ -54,8 +54,9 @@ describe('the database stops and starts again under a running service', () => {
   beforeAll(async () => {
     pg = await startRestartablePostgres();
     service = await startServiceProcess({ DATABASE_URL: pg.url, ROLES: 'api,projector,timer', READ_VIEW: 'memory' });
-    await waitUntilReady(service, 30_000);
-  }, 60_000);
+    // A hang guard: on a machine at load 12 a start alone has taken over 30 s.
+    await waitUntilReady(service, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     if (service.child.exitCode === null && service.child.signalCode === null) service.child.kill('SIGKILL');
