@@ -51,7 +51,8 @@ export interface PostgresEventStoreOptions extends ResubscribeOptions {
 }
 
 export class PostgresEventStore implements EventStore {
-  private listener: AppendListener | undefined;
+  /** The promise, not the listener: two first subscribers at once (a projector and a read view) share one. */
+  private listener: Promise<AppendListener> | undefined;
   private readonly pollIntervalMs: number;
   private readonly statements: Pool;
   private readonly ownsStatements: boolean;
@@ -193,15 +194,14 @@ export class PostgresEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
-    await this.listener?.close();
+    const listener = this.listener;
     this.listener = undefined;
+    await (await listener)?.close();
     if (this.ownsStatements) await this.statements.end().catch(() => undefined);
   }
 
-  private async appendListener(): Promise<AppendListener> {
-    if (!this.listener) {
-      this.listener = await AppendListener.connect(this.options.connectionString);
-    }
+  private appendListener(): Promise<AppendListener> {
+    this.listener ??= AppendListener.connect(this.options.connectionString);
     return this.listener;
   }
 
