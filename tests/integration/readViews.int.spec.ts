@@ -6,8 +6,6 @@
 // the in-memory view's, both the view that followed the event feed and one freshly loaded from the
 // tables. A failure names the seed: `READ_VIEW_SEED=<seed> npx jest readViews` repeats it.
 import { randomUUID } from 'node:crypto';
-import { sql } from 'slonik';
-import { z } from 'zod';
 import { createUserCommands } from '../../src/commands/userCommands';
 import { createUserSnapshots } from '../../src/commands/userSnapshots';
 import { createSegmentDeletionSweep } from '../../src/processes/segmentDeletionSweep';
@@ -20,6 +18,7 @@ import type { MembershipView } from '../../src/projections/memoryView/membership
 import { PercentageSegmentCache } from '../../src/queries/percentageSegments';
 import { activeSegmentsInView, activeSegmentsOf } from '../../src/queries/userSegments';
 import { HOUR, SECOND, TestClock } from '../support/testClock';
+import { waitUntilProjected } from '../support/eventLogCheck';
 import { startTestService, type TestService } from '../support/testService';
 
 const USERS = Array.from({ length: 24 }, (_, index) => 1_000 + index);
@@ -108,19 +107,7 @@ const quiet = { info() {}, error() {}, warn() {} };
 
 /** Until the tables hold every event appended so far and the view has reached them. */
 async function settle(t: TestService, options: { outboxEmpty: boolean }): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const pending = await t.db.pool.oneFirst(sql.type(z.object({ pending: z.boolean() }))`
-      SELECT EXISTS (
-        SELECT 1 FROM events e
-        WHERE NOT EXISTS (SELECT 1 FROM projection_checkpoints c
-                          WHERE c.projection = ${READ_MODEL_PROJECTION}
-                            AND (e.transaction_id::text::numeric, e.global_position) <= (c.commit_position, c.prepare_position))
-      ) OR (${options.outboxEmpty} AND EXISTS (SELECT 1 FROM segment_deletion_removals)) AS pending`);
-    if (!pending) break;
-    if (Date.now() > deadline) throw new Error('the read model did not catch up within 15 s');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await waitUntilProjected(t.db.pool, 15_000, options);
   const checkpoint = await readCheckpoint(t.db.pool, READ_MODEL_PROJECTION);
   if (checkpoint) expect(await t.service.readView!.waitFor(checkpoint.position, 15_000)).toBe(true);
 }

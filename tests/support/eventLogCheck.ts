@@ -61,8 +61,11 @@ export async function lastPosition(db: CommonQueryMethods): Promise<string> {
     SELECT transaction_id::text || '/' || global_position AS position FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1`);
 }
 
-/** Until the read model's checkpoint covers every event in the log and the deletion outbox is empty. */
-export async function waitUntilProjected(db: CommonQueryMethods, timeoutMs = 20_000): Promise<void> {
+/**
+ * Until the read model's checkpoint covers every event in the log and, unless `outboxEmpty` is
+ * false, the deletion outbox is empty (the sweep has recorded every removal).
+ */
+export async function waitUntilProjected(db: CommonQueryMethods, timeoutMs = 20_000, { outboxEmpty = true } = {}): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const pending = await db.oneFirst(sql.type(z.object({ pending: z.boolean() }))`
@@ -71,7 +74,7 @@ export async function waitUntilProjected(db: CommonQueryMethods, timeoutMs = 20_
         WHERE NOT EXISTS (SELECT 1 FROM projection_checkpoints c
                           WHERE c.projection = 'read_model'
                             AND (e.transaction_id::text::numeric, e.global_position) <= (c.commit_position, c.prepare_position))
-      ) OR EXISTS (SELECT 1 FROM segment_deletion_removals) AS pending`);
+      ) OR (${outboxEmpty} AND EXISTS (SELECT 1 FROM segment_deletion_removals)) AS pending`);
     if (!pending) return;
     if (Date.now() > deadline) throw new Error(`the read model did not catch up with the log within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));

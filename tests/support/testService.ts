@@ -16,6 +16,7 @@ import { createReadPool } from '../../src/platform/database';
 import { LocalReportStorage } from '../../src/reports/localReportStorage';
 import { READ_MODEL_PROJECTION } from '../../src/projections/readModel/readModelProjection';
 import { createTestDatabase, type TestDatabase } from './database';
+import { waitUntilProjected } from './eventLogCheck';
 import {
   RecordingEventStore,
   createEventStoreDbForTests,
@@ -116,19 +117,7 @@ export async function startTestService(
 
   const settleTables = async (timeoutMs: number) => {
     if (recording) return settleOnRecording(recording, timeoutMs);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const pending = await db.pool.oneFirst(sql.type(z.object({ pending: z.boolean() }))`
-        SELECT EXISTS (
-          SELECT 1 FROM events e
-          WHERE NOT EXISTS (SELECT 1 FROM projection_checkpoints c
-                            WHERE c.projection = 'read_model'
-                              AND (e.transaction_id::text::numeric, e.global_position) <= (c.commit_position, c.prepare_position))
-        ) OR EXISTS (SELECT 1 FROM segment_deletion_removals) AS pending`);
-      if (!pending) return;
-      if (Date.now() > deadline) throw new Error(`the projection did not catch up within ${timeoutMs / 1000} s`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitUntilProjected(db.pool, timeoutMs);
   };
 
   return {
