@@ -69,7 +69,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       userCommands,
       clock,
       userSegmentsNow: createUserSegmentsNow({ readPool, percentageSegments, readView, waitForTables: waitForReadModel }),
-      segmentsAfterWrite: createSegmentsAfterWrite(readPool, percentageSegments),
+      segmentsAfterWrite: createSegmentsAfterWrite({ readPool, percentageSegments, readView, logger }),
       waitForReadModel,
       readiness: createReadiness({ pool, store, runner, readView, logger, clock, projectionStallMs: options.projectionStallMs }),
       projections: createProjectionStatus({ pool, store, runner }),

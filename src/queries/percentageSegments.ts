@@ -37,6 +37,11 @@ export class PercentageSegmentCache {
     return this.timelines;
   }
 
+  /** What the last load read, without asking the database (empty before the first). */
+  lastKnown(): readonly PercentageTimeline[] {
+    return this.timelines;
+  }
+
   /** The live percentage segments now: one query for the version, a reload when it moved. */
   async current(): Promise<readonly PercentageTimeline[]> {
     return this.at(await this.db.oneFirst(sql.type(versionRow)`SELECT ${percentageVersion} AS version`));

@@ -137,13 +137,14 @@ export const segmentRoutes: FastifyPluginAsyncZod<AppDeps> = async (app, deps) =
       },
     },
     async (request, reply) => {
+      // The segment as GET /segments/{slug} shows it. A PATCH changes no explicit membership, so the
+      // count read before the change is its count after it; read first, a database that fails here
+      // answers 503 with nothing stored, never after the change is made.
+      const view = await liveSegment(deps.readModel, request.params.slug, deps.clock.now());
       const { segment, position } = await deps.segmentCommands.updateSegment(
         { slug: request.params.slug, ...request.body },
         commandMetadata(request),
       );
-      // The segment as GET /segments/{slug} shows it; a PATCH changes no explicit membership, so
-      // the read model's count is current even before it applies this change.
-      const view = await liveSegment(deps.readModel, request.params.slug, deps.clock.now());
       return reply
         .header(POSITION_HEADER, formatPosition(position))
         .send({ ...segmentJson({ ...segment, createdAt: new Date(segment.createdAt) }), memberCount: view?.memberCount ?? 0 });

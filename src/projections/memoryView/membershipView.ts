@@ -70,6 +70,12 @@ export class MembershipView implements ReadModelTarget<void> {
     return { userId, memberships, timelines: this.timelines(), optOuts: this.optOuts.get(userId) ?? [] };
   }
 
+  /** For a write's answer: which of these segments are deleted, and the live percentage segments. */
+  segmentFacts(segmentIds: readonly string[]): { deleted: ReadonlySet<string>; timelines: readonly PercentageTimeline[] } {
+    const deleted = new Set(segmentIds.filter((segmentId) => this.segmentsById.get(segmentId)?.deleted === true));
+    return { deleted, timelines: this.timelines() };
+  }
+
   // --- loading (memoryView/viewSnapshot.ts) -------------------------------------------------
 
   /** A segment as the read model holds it, with its percentage timeline in order. */
