@@ -20,6 +20,12 @@ export interface ReadModelProjectionOptions {
    * of the table on a connection of its own (src/projections/rebuild/auditCopy.ts).
    */
   appendAudit?(rows: readonly AuditRow[]): void;
+  /**
+   * Leaves the memberships table (and the deletion outbox) alone: a rebuild's bulk replay writes
+   * the audit and the expiry changes only, and derives the memberships from them once at its end
+   * (src/projections/rebuild/deriveMemberships.ts), which costs a fraction of keeping them per batch.
+   */
+  membershipsDerivedLater?: boolean;
 }
 
 export function createReadModelProjection(options: ReadModelProjectionOptions = {}): Projection {
@@ -69,6 +75,7 @@ function tablesOf(tx: DatabaseTransactionConnection, options: ReadModelProjectio
         SELECT ${globalPosition}, ${segmentId}, NULL, true, ${deletedAt}
         WHERE EXISTS (SELECT 1 FROM percentage_changes WHERE segment_id = ${segmentId})
         ON CONFLICT (global_position) DO NOTHING`);
+      if (options.membershipsDerivedLater) return;
       // Every member leaves now for reads; their streams get the removal from the outbox sweep.
       await tx.query(sql.unsafe`
         WITH gone AS (DELETE FROM memberships WHERE segment_id = ${segmentId} RETURNING user_id, segment_id, slug)
@@ -90,7 +97,7 @@ async function flush(tx: DatabaseTransactionConnection, run: MembershipRun, opti
       )}
       ON CONFLICT (user_id, segment_id) DO NOTHING`);
   }
-  if (run.expiryUpdates.size > 0) {
+  if (run.expiryUpdates.size > 0 && !options.membershipsDerivedLater) {
     await tx.query(sql.unsafe`
       UPDATE memberships m SET expires_at = u.expires_at
       FROM ${sql.unnest(
@@ -121,6 +128,7 @@ async function flush(tx: DatabaseTransactionConnection, run: MembershipRun, opti
       ON CONFLICT (global_position) DO NOTHING`);
   }
 
+  if (options.membershipsDerivedLater) return;
   const finals = [...run.finals.values()];
   const removed = finals.filter((final) => !final.present);
   if (removed.length > 0) {

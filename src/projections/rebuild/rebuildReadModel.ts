@@ -18,7 +18,9 @@ import { readCheckpoint } from '../checkpoints';
 import { createReadModelProjection, READ_MODEL_PROJECTION } from '../readModel/readModelProjection';
 import type { Projection } from '../projection';
 import { DELETION_OUTBOX, INDEXES_NEEDED_BY_EVENTS, REBUILT_TABLES } from '../readModel/readModelTables';
+import type { AuditRow } from '../readModel/readModelRules';
 import { AuditCopy } from './auditCopy';
+import { deriveMemberships } from './deriveMemberships';
 import { pauseProjector, resumeProjector } from './projectorPause';
 import { createProgressRow, rebuildLockName, rebuildSchemaPrefix, writeProgress, type RebuildState } from './rebuildProgress';
 import { globalOrderOf } from './globalOrder';
@@ -53,9 +55,15 @@ export interface RebuildSummary {
 export type RebuildOutcome = { rebuilt: true; summary: RebuildSummary } | { rebuilt: false; reason: 'running' };
 
 /** One batch into the copies, in the caller's transaction, with the indexes its statements need. */
-export async function applyToCopies(tx: DatabaseTransactionConnection, plan: scratchTables.ScratchTables, projection: Projection, events: readonly RecordedEvent[]): Promise<void> {
+export async function applyToCopies(
+  tx: DatabaseTransactionConnection,
+  plan: scratchTables.ScratchTables,
+  projection: Projection,
+  events: readonly RecordedEvent[],
+  { indexes = true } = {},
+): Promise<void> {
   await scratchTables.useScratchTables(tx, plan);
-  await scratchTables.ensureIndexes(tx, plan, new Set(events.flatMap((event) => INDEXES_NEEDED_BY_EVENTS[event.type] ?? [])));
+  if (indexes) await scratchTables.ensureIndexes(tx, plan, new Set(events.flatMap((event) => INDEXES_NEEDED_BY_EVENTS[event.type] ?? [])));
   await projection.applyBatch(tx, events);
 }
 
@@ -94,7 +102,10 @@ async function rebuildHoldingLock(connection: DatabasePoolConnection, deps: Rebu
   options.onStarted?.();
 
   const audit = copyPool && new AuditCopy(copyPool, `"${plan.scratch}"."membership_audit"`);
-  const projection = createReadModelProjection({ appendAudit: audit && ((rows) => audit.append(rows)) });
+  const appendAudit = audit && ((rows: readonly AuditRow[]) => audit.append(rows));
+  // The bulk replay leaves the memberships to one derivation at its end; what follows applies them as the live projector does.
+  const bulk = createReadModelProjection({ appendAudit, membershipsDerivedLater: true });
+  const projection = createReadModelProjection({ appendAudit });
   const read = globalOrderOf(store);
   const report = async (state: RebuildState, db: DatabasePoolConnection | DatabaseTransactionConnection = connection) => {
     await writeProgress(db, plan.scratch, { state, position: done.position, eventsDone: done.events, eventsTotal: done.total });
@@ -107,7 +118,8 @@ async function rebuildHoldingLock(connection: DatabasePoolConnection, deps: Rebu
       done.countedAt = Date.now();
     }
     await connection.transaction(async (tx) => {
-      await applyToCopies(tx, plan, projection, events);
+      if (state === 'building') await applyToCopies(tx, plan, bulk, events, { indexes: false });
+      else await applyToCopies(tx, plan, projection, events);
       done.events += events.length;
       done.position = last;
       await report(state, tx);
@@ -126,6 +138,7 @@ async function rebuildHoldingLock(connection: DatabasePoolConnection, deps: Rebu
     await follow('building', liveCheckpoint);
     await audit?.drained();
     await report('indexing');
+    await connection.transaction((tx) => deriveMemberships(tx, plan));
     await scratchTables.completeScratchTables(connection, plan, { logged: true, indexes: true });
     signal?.throwIfAborted();
     await follow('catching_up', liveCheckpoint);
