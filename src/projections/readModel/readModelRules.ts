@@ -5,7 +5,7 @@
 // Membership events are folded per (user, segment) between two segment events: a run ends with
 // the final state of each membership it touched, the audit rows, the new expiries of memberships
 // it did not add, and the opt-outs. Segment events are applied one by one, in order.
-import type { RecordedEvent } from '../../eventstore/eventStore';
+import type { ProjectedEvent } from '../projection';
 import type { AutoMembershipOptedOut, MembershipEvent } from '../../events/membershipEvents';
 import type { SegmentCreated, SegmentDeleted, SegmentEvent, SegmentUpdated } from '../../events/segmentEvents';
 
@@ -41,7 +41,7 @@ export class MembershipRun {
   /** The first opt-out of a (user, segment) counts; later ones change nothing. */
   readonly optOuts: Array<AutoMembershipOptedOut['data']> = [];
 
-  add(recorded: RecordedEvent, event: MembershipEvent): void {
+  add(recorded: ProjectedEvent, event: MembershipEvent): void {
     if (event.type === 'AutoMembershipOptedOut') {
       this.optOuts.push(event.data);
       return;
@@ -97,7 +97,7 @@ export interface ReadModelTarget<Result = Promise<void> | void> {
 export type ReadModelStep = { kind: 'memberships'; run: MembershipRun } | { kind: 'segment'; event: SegmentEvent; globalPosition: number };
 
 /** The steps a batch of events makes, in order; events of other types are not a read model's. */
-export function readModelSteps(events: readonly RecordedEvent[]): ReadModelStep[] {
+export function readModelSteps(events: readonly ProjectedEvent[]): ReadModelStep[] {
   const steps: ReadModelStep[] = [];
   let run = new MembershipRun();
   const endRun = () => {

@@ -2,12 +2,14 @@
 // one statement per batch, in the store's own order and behind the horizon of running
 // transactions (see the PostgreSQL adapter), but without the probe for held-back events that
 // readAll adds for subscribers: while a reader is far behind, that probe's plan can scan the
-// whole table on every call. Any other store: the port's readAll.
+// whole table on every call; and without the metadata, which no projection reads (ProjectedEvent).
+// Any other store: the port's readAll.
 import { sql } from 'slonik';
-import type { EventStore, Position, RecordedEvent } from '../../eventstore/eventStore';
+import type { EventStore, Position } from '../../eventstore/eventStore';
 import { START_POSITION } from '../../eventstore/position';
+import type { ProjectedEvent } from '../projection';
 
-export type ReadGlobalOrder = (from: Position | undefined, limit: number) => Promise<RecordedEvent[]>;
+export type ReadGlobalOrder = (from: Position | undefined, limit: number) => Promise<ProjectedEvent[]>;
 
 interface EventRow {
   event_id: string;
@@ -17,7 +19,6 @@ interface EventRow {
   global_position: number;
   type: string;
   data: unknown;
-  metadata: Record<string, unknown>;
   created_at: Date;
 }
 
@@ -29,7 +30,7 @@ export function globalOrderOf(store: EventStore): ReadGlobalOrder {
     const rows = (await table.pool.any(sql.unsafe`
       WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
       SELECT event_id::text, stream_id, stream_position, transaction_id::text AS commit_position, global_position,
-             type, data, metadata, created_at
+             type, data, created_at
       FROM events
       WHERE (transaction_id, global_position) > (${from.commit.toString()}::xid8, ${from.prepare.toString()}::int8)
         AND transaction_id < (SELECT xmin FROM horizon)
@@ -42,7 +43,6 @@ export function globalOrderOf(store: EventStore): ReadGlobalOrder {
       position: { commit: BigInt(row.commit_position), prepare: BigInt(row.global_position) },
       type: row.type,
       data: row.data,
-      metadata: row.metadata,
       recordedAt: row.created_at,
     }));
   };

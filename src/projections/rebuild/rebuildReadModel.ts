@@ -11,12 +11,12 @@
 //   swapping     projector paused: the last events, then the tables change places
 import type { Pool } from 'pg';
 import type { DatabasePool, DatabasePoolConnection, DatabaseTransactionConnection } from 'slonik';
-import type { EventStore, Position, RecordedEvent } from '../../eventstore/eventStore';
+import type { EventStore, Position } from '../../eventstore/eventStore';
 import { START_POSITION } from '../../eventstore/position';
 import { withTryAdvisoryLock } from '../../platform/database';
 import { readCheckpoint } from '../checkpoints';
 import { createReadModelProjection, READ_MODEL_PROJECTION } from '../readModel/readModelProjection';
-import type { Projection } from '../projection';
+import type { ProjectedEvent, Projection } from '../projection';
 import { DELETION_OUTBOX, INDEXES_NEEDED_BY_EVENTS, REBUILT_TABLES } from '../readModel/readModelTables';
 import type { AuditRow } from '../readModel/readModelRules';
 import { AuditCopy } from './auditCopy';
@@ -59,7 +59,7 @@ export async function applyToCopies(
   tx: DatabaseTransactionConnection,
   plan: scratchTables.ScratchTables,
   projection: Projection,
-  events: readonly RecordedEvent[],
+  events: readonly ProjectedEvent[],
   { indexes = true } = {},
 ): Promise<void> {
   await scratchTables.useScratchTables(tx, plan);
@@ -111,7 +111,7 @@ async function rebuildHoldingLock(connection: DatabasePoolConnection, deps: Rebu
     await writeProgress(db, plan.scratch, { state, position: done.position, eventsDone: done.events, eventsTotal: done.total });
     options.onProgress?.({ state, eventsDone: done.events, eventsTotal: done.total });
   };
-  const apply = (state: RebuildState) => async (events: readonly RecordedEvent[], last: Position) => {
+  const apply = (state: RebuildState) => async (events: readonly ProjectedEvent[], last: Position) => {
     // Appends go on: once past the count, count what is left (at most every 2 s).
     if (done.total !== null && done.events + events.length >= done.total && Date.now() - done.countedAt > 2_000) {
       done.total = done.events + ((await count(done.position ?? START_POSITION)) ?? 0);

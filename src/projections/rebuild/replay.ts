@@ -1,6 +1,7 @@
 // The global order, read in large batches, each batch handed on while the next one is already
 // being read: PostgreSQL sends the next rows while the last ones are applied.
-import type { Position, RecordedEvent } from '../../eventstore/eventStore';
+import type { Position } from '../../eventstore/eventStore';
+import type { ProjectedEvent } from '../projection';
 import { comparePositions } from '../../eventstore/position';
 import type { ReadGlobalOrder } from './globalOrder';
 
@@ -14,7 +15,7 @@ export interface ReplayOptions {
    * the replay runs). Without it the replay goes to the end of what is stored.
    */
   until?: () => Promise<Position>;
-  apply(events: readonly RecordedEvent[], last: Position): Promise<void>;
+  apply(events: readonly ProjectedEvent[], last: Position): Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -22,7 +23,7 @@ export interface ReplayOptions {
 export async function replay(options: ReplayOptions): Promise<Position | undefined> {
   const { read: readBatch, batchSize, signal } = options;
   let position = options.from;
-  let reading: Promise<RecordedEvent[]> | undefined = readBatch(position, batchSize);
+  let reading: Promise<ProjectedEvent[]> | undefined = readBatch(position, batchSize);
   try {
     while (reading) {
       const read = await reading;

@@ -4,7 +4,8 @@
 // One verify at a time; the copies are dropped at the end.
 import { sql, type DatabasePool, type DatabasePoolConnection, type DatabaseTransactionConnection } from 'slonik';
 import { z } from 'zod';
-import type { EventStore, Position, RecordedEvent } from '../../eventstore/eventStore';
+import type { EventStore, Position } from '../../eventstore/eventStore';
+import type { ProjectedEvent } from '../projection';
 import { START_POSITION } from '../../eventstore/position';
 import { withTryAdvisoryLock } from '../../platform/database';
 import { readCheckpoint } from '../checkpoints';
@@ -67,7 +68,7 @@ async function verifyHoldingLock(connection: DatabasePoolConnection, store: Even
   const read = globalOrderOf(store);
   const total = (await store.countEventsAfter?.(START_POSITION, Number.MAX_SAFE_INTEGER)) ?? null;
   let events = 0;
-  const apply = (batch: readonly RecordedEvent[]) =>
+  const apply = (batch: readonly ProjectedEvent[]) =>
     connection.transaction(async (tx) => {
       await applyToCopies(tx, plan, projection, batch);
       events += batch.length;
