@@ -21,7 +21,6 @@ export interface ApiToken {
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
-
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 
 const roles = z.preprocess(
@@ -82,6 +81,7 @@ const environmentSchema = z
     HEALTH_PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).optional()),
     PROJECTION_STALL_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(86_400).default(60)),
     DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
+    READ_DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
     DATA_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default('./.data')),
     EVENT_STORE: z.preprocess(emptyAsUndefined, z.enum(['postgres', 'eventstoredb']).default('postgres')),
     EVENTSTORE_CONNECTION_STRING: z.preprocess(
@@ -177,6 +177,7 @@ export interface Config {
   /** Readiness of a process that does not run the projector fails after the projection stalls this long. */
   projectionStallSeconds: number;
   databaseUrl: string | undefined;
+  readDatabaseUrl: string | undefined;
   dataDir: string;
   eventStore: 'postgres' | 'eventstoredb';
   eventStoreConnectionString: string | undefined;
@@ -219,6 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     healthPort: e.HEALTH_PORT,
     projectionStallSeconds: e.PROJECTION_STALL_SECONDS,
     databaseUrl: e.DATABASE_URL,
+    readDatabaseUrl: e.READ_DATABASE_URL,
     dataDir: path.resolve(e.DATA_DIR),
     eventStore: e.EVENT_STORE,
     eventStoreConnectionString: e.EVENTSTORE_CONNECTION_STRING,

@@ -48,6 +48,25 @@ function httpDrain(server: Server, quietMs = 500, atMostMs = 5_000): () => Promi
   };
 }
 
+/**
+ * The pools of the streaming replica an `api`-only process reads from (docs/deployment.md). A
+ * process with any other role reads what it writes, so it stays on the primary.
+ */
+async function replicaPools(config: Config, logger: pino.Logger) {
+  const url = config.readDatabaseUrl;
+  if (!url) return undefined;
+  if (config.roles.size > 1 || !config.roles.has('api')) {
+    logger.warn({ roles: [...config.roles] }, 'READ_DATABASE_URL ignored: only a process with just the api role reads from a replica');
+    return undefined;
+  }
+  const size = { maximumPoolSize: config.databasePoolSize };
+  const pool = await createDatabasePool(url, size).catch((error: unknown) => {
+    throw new Error(`READ_DATABASE_URL: the replica does not answer (${error instanceof Error ? error.message : String(error)})`);
+  });
+  logger.info('reads of the read model go to the replica in READ_DATABASE_URL');
+  return { pool, readPool: createReadPool(url, size), lagLimitMs: config.projectionStallSeconds * 1000 };
+}
+
 async function main(config: Config): Promise<void> {
   const startedAt = Date.now();
   const logger = pino({ level: config.logLevel });
@@ -96,9 +115,11 @@ async function main(config: Config): Promise<void> {
     const readPool = createReadPool(databaseUrl, { maximumPoolSize: config.databasePoolSize });
     const store = createEventStore(eventStoreSelection(config), { pool, databaseUrl, statementPool: readPool }, logger);
     logger.info({ eventStore: config.eventStore }, 'event store selected');
+    const replica = await replicaPools(config, logger);
     service = await createService({
       pool,
       readPool,
+      replica,
       store,
       roles: config.roles,
       readView: config.readView,
@@ -130,6 +151,7 @@ async function main(config: Config): Promise<void> {
         await running.stop();
         await closePool(pool);
         await readPool.end().catch(() => undefined);
+        if (replica) await Promise.all([closePool(replica.pool), replica.readPool.end().catch(() => undefined)]);
       } finally {
         await stopEmbedded();
         logger.info({ shutdownMs: Date.now() - stopRequestedAt! }, 'stopped');

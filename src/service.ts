@@ -11,6 +11,7 @@ import type { EventStore } from './eventstore/eventStore';
 import { createProjectionRebuilds } from './operations/projectionRebuilds';
 import { createProjectionStatus } from './operations/projectionStatus';
 import { createReadiness } from './operations/readiness';
+import { createReplicaLagWatch } from './operations/replicaLag';
 import { systemClock } from './platform/clock';
 import { createMembershipExpiryTimer, type MembershipExpiryTimer } from './processes/membershipExpiryTimer';
 import { createSegmentDeletionSweep } from './processes/segmentDeletionSweep';
@@ -49,29 +50,37 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const userCommands = createUserCommands({ store, snapshots: createUserSnapshots(pool, readPool), clock });
   const percentageSegments = new PercentageSegmentCache(pool);
   const urlExpirySeconds = options.reportUrlExpirySeconds ?? DEFAULT_REPORT_URL_EXPIRY_SECONDS;
+  // Where the read routes read the read model: the replica when there is one, else the primary.
+  // Commands, the event store, the projector and the answers of writes always use the primary.
+  const { replica } = options;
+  const reads = replica ? { ...replica, percentageSegments: new PercentageSegmentCache(replica.pool) } : { pool, readPool, percentageSegments };
 
   const sweep = roles.has('projector') ? createSegmentDeletionSweep({ pool, userCommands, logger }) : undefined;
   // The projector wakes the deletion sweep after each batch: the batch may have filled its outbox.
   const onBatchCommitted = () => sweep?.wake();
   const projection = createReadModelProjection();
   const runner = sweep && new ProjectionRunner({ pool, store, projection, logger, batchSize: options.batchSize, onBatchCommitted });
-  const readView = roles.has('api') && options.readView !== 'database' ? createReadView({ pool, readPool, store, logger }) : undefined;
-  const waitForReadModel = createReadModelWaiter(pool, READ_MODEL_PROJECTION, runner);
+  const readView = roles.has('api') && options.readView !== 'database' ? createReadView({ pool, readPool: reads.readPool, store, logger }) : undefined;
+  const waitForReadModel = createReadModelWaiter(reads.pool, READ_MODEL_PROJECTION, runner);
   const timer = roles.has('timer')
     ? createMembershipExpiryTimer({ pool, userCommands, logger, clock, schedule: options.ttlSweepSchedule })
     : undefined;
+  const replicaLag = replica && {
+    lag: createReplicaLagWatch({ primary: pool, replica: replica.pool, projection: READ_MODEL_PROJECTION, clock }),
+    limitMs: replica.lagLimitMs,
+  };
   const projectionRebuilds = createProjectionRebuilds({ pool, store, copyPool: readPool, logger });
 
   const app = await buildApp(
     {
-      readModel: pool,
+      readModel: reads.pool,
       segmentCommands: createSegmentCommands({ store, clock }),
       userCommands,
       clock,
-      userSegmentsNow: createUserSegmentsNow({ readPool, percentageSegments, readView, waitForTables: waitForReadModel }),
+      userSegmentsNow: createUserSegmentsNow({ ...reads, readView, waitForTables: waitForReadModel }),
       segmentsAfterWrite: createSegmentsAfterWrite({ readPool, percentageSegments, readView, logger }),
       waitForReadModel,
-      readiness: createReadiness({ pool, store, runner, readView, logger, clock, projectionStallMs: options.projectionStallMs }),
+      readiness: createReadiness({ pool, store, runner, readView, logger, clock, projectionStallMs: options.projectionStallMs, replica: replicaLag }),
       projections: createProjectionStatus({ pool, store, runner }),
       projectionRebuilds,
       overdueExpiries: () => overdueExpiries(pool, clock.now()),

@@ -13,6 +13,11 @@ export interface ServiceOptions {
   /** node-postgres pool for the hot read of a user's segments (platform/database.ts, createReadPool). */
   readPool: ReadPool;
   store: EventStore;
+  /**
+   * A streaming replica the read routes of an `api`-only process read from (READ_DATABASE_URL,
+   * docs/deployment.md): its pools, and how far behind it may fall before readiness fails.
+   */
+  replica?: { pool: DatabasePool; readPool: ReadPool; lagLimitMs: number };
   roles: ReadonlySet<Role>;
   /** Where `api` answers a user's segments now: its in-memory view (the default) or the read model's tables. */
   readView?: 'memory' | 'database';

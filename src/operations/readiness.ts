@@ -7,6 +7,7 @@ import type { ProjectionRunner } from '../projections/runner';
 import { READ_MODEL_PROJECTION } from '../projections/readModel/readModelProjection';
 import { systemClock, type Clock } from '../platform/clock';
 import { createProjectionStallWatch } from './projectionStall';
+import { replicaReadiness, type ReplicaLag } from './replicaLag';
 
 export interface ReadinessCheck {
   name: string;
@@ -25,6 +26,8 @@ export function createReadiness(deps: {
   readView?: ReadView;
   /** In a process that does not apply the projection itself: fail once it has stalled this long (ms). */
   projectionStallMs?: number;
+  /** The streaming replica this process reads from, and how far behind it may be before the process is not ready. */
+  replica?: { lag: ReplicaLag; limitMs: number };
   clock?: Clock;
   logger: ReadinessLogger;
 }): () => Promise<ReadinessCheck[]> {
@@ -65,6 +68,7 @@ export function createReadiness(deps: {
         detail: ok ? undefined : `events pending and the read model not advancing for ${Math.round(stalledForMs / 1000)} s: is a projector running?`,
       });
     }
+    if (deps.replica) checks.push(await replicaReadiness(deps.replica.lag, deps.replica.limitMs, logger));
     if (readView) {
       // Not ready while it loads, and until it has reached the read model's position at start.
       const status = readView.status();
