@@ -33,6 +33,7 @@ describe('configuration from the environment', () => {
       PORT: '9000',
       HOST: '0.0.0.0',
       DATABASE_URL: 'postgres://app@db:5432/segments',
+      READ_DATABASE_URL: 'postgres://app@db-replica:5432/segments',
       DATA_DIR: '/var/lib/segments',
       PUBLIC_URL: 'https://segments.example.com/',
       ROLES: 'api, projector',
@@ -44,6 +45,7 @@ describe('configuration from the environment', () => {
       port: 9000,
       host: '0.0.0.0',
       databaseUrl: 'postgres://app@db:5432/segments',
+      readDatabaseUrl: 'postgres://app@db-replica:5432/segments',
       dataDir: '/var/lib/segments',
       publicUrl: 'https://segments.example.com',
       apiTokens: [
@@ -60,6 +62,7 @@ describe('configuration from the environment', () => {
     [{ PORT: 'abc' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
     [{ DATABASE_URL: 'mysql://x@y/z' }, 'DATABASE_URL'],
+    [{ READ_DATABASE_URL: 'replica:5432' }, 'READ_DATABASE_URL'],
     [{ ROLES: 'api,cooking' }, 'ROLES'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ API_TOKENS: 'dashboard:short:read' }, 'API_TOKENS'],
