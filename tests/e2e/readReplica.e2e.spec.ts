@@ -12,6 +12,8 @@ import { startServiceProcess, waitUntilReady, type ServiceProcess } from '../sup
 interface Answer {
   status: number;
   type: string | null;
+  /** X-Position, which every write answers with. */
+  xPosition: string | null;
   body: Record<string, unknown> & { segments?: Array<{ slug: string }>; entries?: Array<{ slug: string; operation: string }>; position?: string };
 }
 
@@ -21,11 +23,13 @@ async function call(service: ServiceProcess, method: string, route: string, opti
   if (options.minPosition) headers['x-min-position'] = options.minPosition;
   const response = await fetch(`${service.url}${route}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
   const text = await response.text();
-  return { status: response.status, type: response.headers.get('content-type'), body: (text ? JSON.parse(text) : {}) as Answer['body'] };
+  return { status: response.status, type: response.headers.get('content-type'), xPosition: response.headers.get('x-position'), body: (text ? JSON.parse(text) : {}) as Answer['body'] };
 }
 
 const slugs = (answer: Answer) => (answer.body.segments ?? []).map((segment) => segment.slug);
-const historyOf = (answer: Answer) => (answer.body.entries ?? []).map((entry) => `${entry.operation} ${entry.slug}`);
+/** The history of the manual segments (the percentage segment of the first test left its own entries). */
+const historyOf = (answer: Answer) =>
+  (answer.body.entries ?? []).filter((entry) => entry.slug !== 'R_AUTO').map((entry) => `${entry.operation} ${entry.slug}`);
 const memberIds = (answer: Answer) => ((answer.body.members ?? []) as Array<{ userId: number }>).map((member) => member.userId);
 const readinessOf = async (service: ServiceProcess) => {
   const answer = await call(service, 'GET', '/health/ready');
@@ -85,7 +89,10 @@ describeWithReplica('api processes reading from a streaming replica (PostgreSQL 
   }, 60_000);
 
   it('a write read back through the replica with its X-Min-Position is always there', async () => {
+    // A percentage segment, raised halfway: the replica's reads compute it from the replica's data.
+    expect((await call(memory, 'POST', '/segments', { body: { slug: 'R_AUTO', autoAssignPercent: 30 } })).status).toBe(201);
     for (let i = 0; i < 30; i++) {
+      if (i === 15) expect((await call(tables, 'PATCH', '/segments/R_AUTO', { body: { autoAssignPercent: 100 } })).status).toBe(200);
       const userId = 100 + (i % 5);
       const [writer, reader] = i % 2 === 0 ? [tables, memory] : [memory, tables];
       const had = slugs(await call(writer, 'GET', `/users/${userId}/segments`)).includes('R_ONE');
@@ -105,6 +112,11 @@ describeWithReplica('api processes reading from a streaming replica (PostgreSQL 
       const segment = await call(reader, 'GET', '/segments/R_ONE', { minPosition });
       expect(segment.body.memberCount).toBe(memberIds(members).length);
     }
+    expect(slugs(await call(tables, 'GET', '/users/100/segments'))).toContain('R_AUTO');
+    const deleted = await call(tables, 'DELETE', '/segments/R_AUTO');
+    expect(deleted.status).toBe(204);
+    const after = await call(tables, 'GET', '/users/100/segments', { minPosition: deleted.xPosition! });
+    expect(slugs(after)).not.toContain('R_AUTO');
   }, 120_000);
 
   it('with replay paused, a read without X-Min-Position is behind, one with it waits, gets 504 after 5 s, and answers once replay resumes', async () => {
