@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The process runs */
+        /**
+         * The process runs
+         * @description Needs no token, also when API_TOKENS is configured.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -21,12 +24,17 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description The process runs */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "status": "ok"
+                         *     }
+                         */
                         "application/json": {
                             /** @enum {string} */
                             status: "ok";
@@ -50,7 +58,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The database and event store answer and projections run */
+        /**
+         * The database and event store answer and projections run
+         * @description Needs no token, also when API_TOKENS is configured.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -60,12 +71,37 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description Ready: every check passes */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "status": "ready",
+                         *       "checks": [
+                         *         {
+                         *           "name": "database",
+                         *           "ok": true
+                         *         },
+                         *         {
+                         *           "name": "event store",
+                         *           "ok": true
+                         *         },
+                         *         {
+                         *           "name": "projection read_model",
+                         *           "ok": true,
+                         *           "detail": "live"
+                         *         },
+                         *         {
+                         *           "name": "read view",
+                         *           "ok": true,
+                         *           "detail": "3 memberships"
+                         *         }
+                         *       ]
+                         *     }
+                         */
                         "application/json": {
                             /** @enum {string} */
                             status: "ready";
@@ -77,7 +113,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description Not ready: `detail` and `checks` name the failing parts (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -129,12 +165,29 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description Each projection's position, lag and state */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "projections": [
+                         *         {
+                         *           "projection": "read_model",
+                         *           "state": "live",
+                         *           "position": "752/13",
+                         *           "eventsApplied": 13,
+                         *           "lagEvents": 0,
+                         *           "lagMs": 0,
+                         *           "lastAppliedAt": "2026-11-23T12:24:20.112Z",
+                         *           "lastError": null,
+                         *           "rebuild": null
+                         *         }
+                         *       ]
+                         *     }
+                         */
                         "application/json": {
                             projections: {
                                 projection: string;
@@ -163,7 +216,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -185,7 +238,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -233,18 +286,32 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @example read_model */
                     name: string;
                 };
                 cookie?: never;
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description The projection's position, lag and state */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "projection": "read_model",
+                         *       "state": "live",
+                         *       "position": "752/13",
+                         *       "eventsApplied": 13,
+                         *       "lagEvents": 0,
+                         *       "lagMs": 0,
+                         *       "lastAppliedAt": "2026-11-23T12:24:20.112Z",
+                         *       "lastError": null,
+                         *       "rebuild": null
+                         *     }
+                         */
                         "application/json": {
                             projection: string;
                             state: string;
@@ -271,7 +338,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -293,7 +360,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -315,7 +382,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description There is no projection of that name (problem+json) */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -367,18 +434,37 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
+                    /** @example read_model */
                     name: string;
                 };
                 cookie?: never;
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description The rebuild started; follow it in GET /projections/{name} (the Location) */
                 202: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "projection": "read_model",
+                         *       "rebuild": {
+                         *         "state": "building",
+                         *         "startedAt": "2026-11-23T12:30:00.000Z",
+                         *         "updatedAt": "2026-11-23T12:30:00.000Z",
+                         *         "finishedAt": null,
+                         *         "position": null,
+                         *         "eventsDone": 0,
+                         *         "eventsTotal": 13,
+                         *         "percent": 0,
+                         *         "eventsPerSecond": null,
+                         *         "etaSeconds": null,
+                         *         "error": null
+                         *       }
+                         *     }
+                         */
                         "application/json": {
                             projection: string;
                             rebuild: {
@@ -398,7 +484,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -420,7 +506,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -442,7 +528,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description There is no projection of that name (problem+json) */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -464,7 +550,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description A rebuild or a verify of this projection is running (problem+json) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -514,16 +600,21 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description text/plain; version=0.0.4: Prometheus exposition format */
+                /** @description Prometheus text exposition (text/plain; version=0.0.4) */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example # HELP segments_projection_lag_events Events appended but not yet applied by the projection
+                         *     # TYPE segments_projection_lag_events gauge
+                         *     segments_projection_lag_events{projection="read_model"} 0
+                         */
                         "application/json": string;
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -545,7 +636,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -601,12 +692,40 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description A page of live segments, sorted by slug */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "segments": [
+                         *         {
+                         *           "slug": "AVITO_DISCOUNT_30",
+                         *           "description": "30 % discount",
+                         *           "autoAssignPercent": null,
+                         *           "createdAt": "2026-11-23T12:24:18.955Z",
+                         *           "memberCount": 1
+                         *         },
+                         *         {
+                         *           "slug": "AVITO_PERFORMANCE_VAS",
+                         *           "description": "Promotion services, for 10 % of users",
+                         *           "autoAssignPercent": 10,
+                         *           "createdAt": "2026-11-23T12:24:18.939Z",
+                         *           "memberCount": 0
+                         *         },
+                         *         {
+                         *           "slug": "AVITO_VOICE_MESSAGES",
+                         *           "description": "Voice messages in chats",
+                         *           "autoAssignPercent": null,
+                         *           "createdAt": "2026-11-23T12:24:18.882Z",
+                         *           "memberCount": 2
+                         *         }
+                         *       ],
+                         *       "nextCursor": null
+                         *     }
+                         */
                         "application/json": {
                             segments: {
                                 /** @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30 */
@@ -626,7 +745,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The request was invalid (problem+json; `errors` names each wrong field) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -648,7 +767,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -670,7 +789,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -692,7 +811,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -740,12 +859,20 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description The segment, as created */
                 201: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "slug": "AVITO_VOICE_MESSAGES",
+                         *       "description": "Voice messages in chats",
+                         *       "autoAssignPercent": null,
+                         *       "createdAt": "2026-11-23T12:24:18.882Z"
+                         *     }
+                         */
                         "application/json": {
                             /** @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30 */
                             slug: string;
@@ -759,7 +886,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The request was invalid (problem+json; `errors` names each wrong field) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -781,7 +908,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -803,7 +930,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -825,7 +952,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description A live segment with this slug exists (problem+json) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -847,7 +974,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -893,19 +1020,31 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30 */
+                    /**
+                     * @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30
+                     * @example AVITO_VOICE_MESSAGES
+                     */
                     slug: string;
                 };
                 cookie?: never;
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description The segment, with its count of explicit members */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "slug": "AVITO_VOICE_MESSAGES",
+                         *       "description": "Voice messages in chats",
+                         *       "autoAssignPercent": null,
+                         *       "createdAt": "2026-11-23T12:24:18.882Z",
+                         *       "memberCount": 2
+                         *     }
+                         */
                         "application/json": {
                             /** @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30 */
                             slug: string;
@@ -921,7 +1060,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The request was invalid (problem+json; `errors` names each wrong field) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -943,7 +1082,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -965,7 +1104,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -987,7 +1126,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The segment does not exist (problem+json) */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1009,7 +1148,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1044,14 +1183,17 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30 */
+                    /**
+                     * @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30
+                     * @example AVITO_VOICE_MESSAGES
+                     */
                     slug: string;
                 };
                 cookie?: never;
             };
             requestBody?: never;
             responses: {
-                /** @description Deleted */
+                /** @description Deleted: every member has left the segment (history reason segment_deleted) */
                 204: {
                     headers: {
                         [name: string]: unknown;
@@ -1060,7 +1202,7 @@ export interface paths {
                         "application/json": "null" | null;
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The request was invalid (problem+json; `errors` names each wrong field) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1082,7 +1224,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1104,7 +1246,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1126,7 +1268,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The segment does not exist (problem+json) */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1148,7 +1290,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1185,7 +1327,10 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30 */
+                    /**
+                     * @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30
+                     * @example AVITO_PERFORMANCE_VAS
+                     */
                     slug: string;
                 };
                 cookie?: never;
@@ -1200,12 +1345,21 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description The segment after the change */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "slug": "AVITO_PERFORMANCE_VAS",
+                         *       "description": "Promotion services, for 10 % of users",
+                         *       "autoAssignPercent": 20,
+                         *       "createdAt": "2026-11-23T12:24:18.939Z",
+                         *       "memberCount": 0
+                         *     }
+                         */
                         "application/json": {
                             /** @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30 */
                             slug: string;
@@ -1221,7 +1375,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The request was invalid (problem+json; `errors` names each wrong field) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1243,7 +1397,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1265,7 +1419,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1287,7 +1441,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The segment does not exist (problem+json) */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1309,7 +1463,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1355,19 +1509,39 @@ export interface paths {
                 };
                 header?: never;
                 path: {
-                    /** @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30 */
+                    /**
+                     * @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30
+                     * @example AVITO_VOICE_MESSAGES
+                     */
                     slug: string;
                 };
                 cookie?: never;
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description A page of explicit, unexpired members, ordered by user id */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "members": [
+                         *         {
+                         *           "userId": 1000,
+                         *           "addedAt": "2026-11-23T12:24:19.043Z",
+                         *           "expiresAt": null
+                         *         },
+                         *         {
+                         *           "userId": 1002,
+                         *           "addedAt": "2026-11-23T12:24:19.122Z",
+                         *           "expiresAt": null
+                         *         }
+                         *       ],
+                         *       "nextCursor": null
+                         *     }
+                         */
                         "application/json": {
                             members: {
                                 /** @description User id: a positive safe integer */
@@ -1387,7 +1561,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The request was invalid (problem+json; `errors` names each wrong field) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1409,7 +1583,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1431,7 +1605,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1453,7 +1627,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The segment does not exist (problem+json) */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1475,7 +1649,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1509,7 +1683,10 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30 */
+                    /**
+                     * @description Segment slug, case-sensitive, e.g. AVITO_DISCOUNT_30
+                     * @example AVITO_VOICE_MESSAGES
+                     */
                     slug: string;
                 };
                 cookie?: never;
@@ -1532,19 +1709,25 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description How many users joined and how many left (users who already were as asked are not counted) */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "added": 2,
+                         *       "removed": 0
+                         *     }
+                         */
                         "application/json": {
                             added: number;
                             removed: number;
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The request was invalid (problem+json; `errors` names each wrong field) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1566,7 +1749,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1588,7 +1771,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1610,7 +1793,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The segment does not exist (problem+json) */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1632,7 +1815,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The body is over the size limit (problem+json) */
                 413: {
                     headers: {
                         [name: string]: unknown;
@@ -1654,7 +1837,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1706,19 +1889,47 @@ export interface paths {
                     "x-min-position"?: string;
                 };
                 path: {
-                    /** @description User id: a positive integer up to 9007199254740991 */
+                    /**
+                     * @description User id: a positive integer up to 9007199254740991
+                     * @example 1000
+                     */
                     userId: string;
                 };
                 cookie?: never;
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description The user's active segments, sorted by slug */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "userId": 1000,
+                         *       "segments": [
+                         *         {
+                         *           "slug": "AVITO_DISCOUNT_30",
+                         *           "source": "manual",
+                         *           "addedAt": "2026-11-23T12:24:19.043Z",
+                         *           "expiresAt": "2026-11-25T12:24:19.043Z"
+                         *         },
+                         *         {
+                         *           "slug": "AVITO_PERFORMANCE_VAS",
+                         *           "source": "auto",
+                         *           "addedAt": "2026-11-23T12:24:18.939Z",
+                         *           "expiresAt": null
+                         *         },
+                         *         {
+                         *           "slug": "AVITO_VOICE_MESSAGES",
+                         *           "source": "manual",
+                         *           "addedAt": "2026-11-23T12:24:19.043Z",
+                         *           "expiresAt": null
+                         *         }
+                         *       ]
+                         *     }
+                         */
                         "application/json": {
                             /** @description User id: a positive safe integer */
                             userId: number;
@@ -1741,7 +1952,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The request was invalid (problem+json; `errors` names each wrong field) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1763,7 +1974,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1785,7 +1996,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1807,7 +2018,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1829,7 +2040,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The read model did not reach X-Min-Position within 5 s (problem+json) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -1863,7 +2074,10 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description User id: a positive integer up to 9007199254740991 */
+                    /**
+                     * @description User id: a positive integer up to 9007199254740991
+                     * @example 1000
+                     */
                     userId: string;
                 };
                 cookie?: never;
@@ -1891,12 +2105,44 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description The change, applied: what was added and removed, and the user's active segments after it */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "userId": 1000,
+                         *       "added": [
+                         *         "AVITO_VOICE_MESSAGES",
+                         *         "AVITO_DISCOUNT_30"
+                         *       ],
+                         *       "removed": [],
+                         *       "segments": [
+                         *         {
+                         *           "slug": "AVITO_DISCOUNT_30",
+                         *           "source": "manual",
+                         *           "addedAt": "2026-11-23T12:24:19.043Z",
+                         *           "expiresAt": "2026-11-25T12:24:19.043Z"
+                         *         },
+                         *         {
+                         *           "slug": "AVITO_PERFORMANCE_VAS",
+                         *           "source": "auto",
+                         *           "addedAt": "2026-11-23T12:24:18.939Z",
+                         *           "expiresAt": null
+                         *         },
+                         *         {
+                         *           "slug": "AVITO_VOICE_MESSAGES",
+                         *           "source": "manual",
+                         *           "addedAt": "2026-11-23T12:24:19.043Z",
+                         *           "expiresAt": null
+                         *         }
+                         *       ],
+                         *       "version": 2,
+                         *       "position": "749/7"
+                         *     }
+                         */
                         "application/json": {
                             /** @description User id: a positive safe integer */
                             userId: number;
@@ -1928,7 +2174,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The request was invalid (problem+json; `errors` names each wrong field) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1950,7 +2196,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1972,7 +2218,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1994,7 +2240,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description `expectedVersion` does not match the user's version (problem+json) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2016,7 +2262,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description `add` or `remove` names segments that do not exist; `slugs` lists every one, and nothing was applied (problem+json) */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -2038,7 +2284,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2092,19 +2338,53 @@ export interface paths {
                     "x-min-position"?: string;
                 };
                 path: {
-                    /** @description User id: a positive integer up to 9007199254740991 */
+                    /**
+                     * @description User id: a positive integer up to 9007199254740991
+                     * @example 1000
+                     */
                     userId: string;
                 };
                 cookie?: never;
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description The user's membership changes in time order, each with its reason */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "userId": 1000,
+                         *       "entries": [
+                         *         {
+                         *           "slug": "AVITO_PERFORMANCE_VAS",
+                         *           "operation": "added",
+                         *           "reason": "auto",
+                         *           "at": "2026-11-23T12:24:18.939Z"
+                         *         },
+                         *         {
+                         *           "slug": "AVITO_VOICE_MESSAGES",
+                         *           "operation": "added",
+                         *           "reason": "manual",
+                         *           "at": "2026-11-23T12:24:19.043Z"
+                         *         },
+                         *         {
+                         *           "slug": "AVITO_DISCOUNT_30",
+                         *           "operation": "added",
+                         *           "reason": "manual",
+                         *           "at": "2026-11-23T12:24:19.043Z"
+                         *         },
+                         *         {
+                         *           "slug": "AVITO_DISCOUNT_30",
+                         *           "operation": "removed",
+                         *           "reason": "expired",
+                         *           "at": "2026-11-25T12:24:19.043Z"
+                         *         }
+                         *       ]
+                         *     }
+                         */
                         "application/json": {
                             /** @description User id: a positive safe integer */
                             userId: number;
@@ -2124,7 +2404,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The request was invalid (problem+json; `errors` names each wrong field) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -2146,7 +2426,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2168,7 +2448,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2190,7 +2470,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2212,7 +2492,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The read model did not reach X-Min-Position within 5 s (problem+json) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -2275,12 +2555,21 @@ export interface paths {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description The report is written: a link that downloads it without a token */
                 201: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example {
+                         *       "url": "http://127.0.0.1:8080/reports/d123eb2b8b00a0f0eef71f718d834509.csv",
+                         *       "period": "2023-08",
+                         *       "userId": 1000,
+                         *       "rows": 2,
+                         *       "expiresAt": "2026-11-24T16:27:54.304Z"
+                         *     }
+                         */
                         "application/json": {
                             /** @description Downloads the CSV without further credentials */
                             url: string;
@@ -2297,7 +2586,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The request was invalid (problem+json; `errors` names each wrong field) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -2319,7 +2608,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2341,7 +2630,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The token lacks the scope this route needs (problem+json) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2363,7 +2652,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2400,29 +2689,40 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download a report stored on the service’s disk (the link from POST /reports/history) */
+        /**
+         * Download a report stored on the service’s disk (the link from POST /reports/history)
+         * @description Needs no token, also when API_TOKENS is configured.
+         */
         get: {
             parameters: {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description {name}.csv */
+                    /**
+                     * @description {name}.csv
+                     * @example d123eb2b8b00a0f0eef71f718d834509.csv
+                     */
                     file: string;
                 };
                 cookie?: never;
             };
             requestBody?: never;
             responses: {
-                /** @description text/csv: user_id;segment;operation;at */
+                /** @description The CSV: user_id;segment;operation;at, one row per change */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
+                        /**
+                         * @example user_id;segment;operation;at
+                         *     1000;AVITO_DISCOUNT_30;added;2023-08-29T12:00:00.000Z
+                         *     1000;AVITO_DISCOUNT_30;removed;2023-08-31T12:00:00.000Z
+                         */
                         "application/json": string;
                     };
                 };
-                /** @description RFC 7807 problem details (application/problem+json) */
+                /** @description No such report, or its link has expired (problem+json) */
                 404: {
                     headers: {
                         [name: string]: unknown;

@@ -3,11 +3,12 @@ import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiToken } from '../config';
 import { registerAuth } from './auth';
 import { createMetricsRegistry, metricsRoutes, registerRequestMetrics } from './metrics';
 import type { AppDeps } from './deps';
+import { documentedTransform } from './openapiDocs';
 import { registerProblemHandlers } from './problems';
 import { registerReadYourWrites } from './readYourWrites';
 import { fastSerializerCompiler } from './serializer';
@@ -84,7 +85,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Only when API_TOKENS is configured' } },
       },
     },
-    transform: jsonSchemaTransform,
+    transform: documentedTransform,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 

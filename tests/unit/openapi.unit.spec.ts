@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { OPENAPI_FILE, renderOpenApiDocument } from '../../src/api/openapi';
+import { OPERATION_DOCS } from '../../src/api/openapiExamples';
 
 describe('docs/openapi.json', () => {
   it('is the document the routes generate (run `npm run openapi` after changing a route)', async () => {
@@ -38,3 +39,61 @@ describe('docs/openapi.json', () => {
     expect(document.paths['/projections'].get.description).toContain('scope `admin`');
   });
 });
+
+describe('what the document says about each operation', () => {
+  const operations = async () => {
+    const document = JSON.parse(await renderOpenApiDocument());
+    return Object.entries(document.paths as Record<string, Record<string, OpenApiOperation>>).flatMap(([route, methods]) =>
+      Object.entries(methods).map(([method, operation]) => ({ name: `${method.toUpperCase()} ${route}`, operation })),
+    );
+  };
+
+  it('names every answer for what it is (none is "Default Response")', async () => {
+    const unnamed = (await operations()).flatMap(({ name, operation }) =>
+      Object.entries(operation.responses)
+        .filter(([, response]) => !response.description || response.description === 'Default Response' || response.description.startsWith('RFC 7807'))
+        .map(([status]) => `${name} ${status}`),
+    );
+    expect(unnamed).toEqual([]);
+  });
+
+  it('has an example of every request body, every path parameter and every success answer with a body', async () => {
+    const missing = (await operations()).flatMap(({ name, operation }) => {
+      const gaps: string[] = [];
+      const body = operation.requestBody?.content['application/json'];
+      if (body && !body.example && !body.examples) gaps.push(`${name} request body`);
+      for (const parameter of operation.parameters ?? []) {
+        if (parameter.in === 'path' && parameter.example === undefined) gaps.push(`${name} parameter ${parameter.name}`);
+      }
+      for (const [status, response] of Object.entries(operation.responses)) {
+        const media = response.content?.['application/json'];
+        if (Number(status) < 300 && status !== '204' && media?.example === undefined) gaps.push(`${name} ${status} answer`);
+      }
+      return gaps;
+    });
+    expect(missing).toEqual([]);
+  });
+
+  it('describes no operation the routes do not have', async () => {
+    const names = (await operations()).map(({ name }) => name);
+    expect(Object.keys(OPERATION_DOCS).filter((key) => !names.includes(key))).toEqual([]);
+  });
+
+  it('says of every operation without a security requirement that it needs no token', async () => {
+    const silent = (await operations()).filter(({ operation }) => !operation.security && !operation.description?.includes('Needs no token'));
+    expect(silent.map(({ name }) => name)).toEqual([]);
+  });
+});
+
+interface OpenApiMedia {
+  example?: unknown;
+  examples?: Record<string, { value: unknown }>;
+}
+
+interface OpenApiOperation {
+  description?: string;
+  security?: unknown[];
+  parameters?: { in: string; name: string; example?: unknown }[];
+  requestBody?: { content: Record<string, OpenApiMedia> };
+  responses: Record<string, { description?: string; content?: Record<string, OpenApiMedia> }>;
+}
