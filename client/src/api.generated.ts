@@ -2111,38 +2111,6 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        /**
-                         * @example {
-                         *       "userId": 1000,
-                         *       "added": [
-                         *         "AVITO_VOICE_MESSAGES",
-                         *         "AVITO_DISCOUNT_30"
-                         *       ],
-                         *       "removed": [],
-                         *       "segments": [
-                         *         {
-                         *           "slug": "AVITO_DISCOUNT_30",
-                         *           "source": "manual",
-                         *           "addedAt": "2026-11-23T12:24:19.043Z",
-                         *           "expiresAt": "2026-11-25T12:24:19.043Z"
-                         *         },
-                         *         {
-                         *           "slug": "AVITO_PERFORMANCE_VAS",
-                         *           "source": "auto",
-                         *           "addedAt": "2026-11-23T12:24:18.939Z",
-                         *           "expiresAt": null
-                         *         },
-                         *         {
-                         *           "slug": "AVITO_VOICE_MESSAGES",
-                         *           "source": "manual",
-                         *           "addedAt": "2026-11-23T12:24:19.043Z",
-                         *           "expiresAt": null
-                         *         }
-                         *       ],
-                         *       "version": 2,
-                         *       "position": "749/7"
-                         *     }
-                         */
                         "application/json": {
                             /** @description User id: a positive safe integer */
                             userId: number;

@@ -25,6 +25,7 @@ function document(schema: Record<string, unknown>, docs: OperationDocs): void {
     const name = docs.responses?.[Number(status)] ?? (Number(status) >= 400 ? PROBLEM_DESCRIPTIONS[Number(status)] : undefined);
     if (name) response['x-response-description'] = name;
     if (Number(status) < 300 && docs.answer !== undefined) response.examples = [docs.answer];
+    if (Number(status) < 300 && docs.answers) response['x-examples'] = docs.answers;
   }
   exampleParameters(schema.params as JsonSchema | undefined, docs.params);
   if (docs.body) (schema.body as JsonSchema)['x-examples'] = docs.body;

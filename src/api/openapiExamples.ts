@@ -15,8 +15,9 @@ export interface OperationDocs {
   params?: Record<string, string>;
   /** Request body examples, in the order a newcomer would send them. */
   body?: Record<string, NamedExample>;
-  /** The success answer's example. */
+  /** The success answer's example; or one per request example, under the same names. */
   answer?: unknown;
+  answers?: Record<string, NamedExample>;
 }
 
 export const PROBLEM_DESCRIPTIONS: Record<number, string> = {
@@ -153,9 +154,18 @@ export const OPERATION_DOCS: Record<string, OperationDocs> = {
         summary: 'AVITO_VOICE_MESSAGES for good, AVITO_DISCOUNT_30 for 2 days',
         value: { add: ['AVITO_VOICE_MESSAGES', { slug: 'AVITO_DISCOUNT_30', ttlSeconds: 172800 }] },
       },
-      leave: { summary: 'Leave the 10 % segment: the percentage never takes the user back', value: { remove: ['AVITO_PERFORMANCE_VAS'] } },
+      leave: { summary: 'End the 2-day discount early', value: { remove: ['AVITO_DISCOUNT_30'] } },
     },
-    answer: { userId: 1000, added: ['AVITO_VOICE_MESSAGES', 'AVITO_DISCOUNT_30'], removed: [], segments: user1000Segments, version: 2, position: '749/7' },
+    answers: {
+      join: {
+        summary: 'Both segments are new to user 1000',
+        value: { userId: 1000, added: ['AVITO_VOICE_MESSAGES', 'AVITO_DISCOUNT_30'], removed: [], segments: user1000Segments, version: 2, position: '749/7' },
+      },
+      leave: {
+        summary: 'User 1000 had the discount',
+        value: { userId: 1000, added: [], removed: ['AVITO_DISCOUNT_30'], segments: user1000Segments.slice(1), version: 3, position: '751/8' },
+      },
+    },
   },
   'GET /users/{userId}/segments': {
     responses: { 200: "The user's active segments, sorted by slug" },

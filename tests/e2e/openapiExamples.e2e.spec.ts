@@ -2,6 +2,7 @@
 // would send them (segments before their members): each must get the documented success status,
 // with an answer of the documented example's shape.
 import type { InjectOptions } from 'fastify';
+import { shapeDifferences } from '../support/jsonShape';
 import { startTestService, type TestService } from '../support/testService';
 
 interface Media {
@@ -35,31 +36,6 @@ const ORDER = [
   'POST /projections/{name}/rebuild',
   'DELETE /segments/{slug}',
 ];
-
-/** Where `actual` has a field, a type or an element the example does not show (null stands for any type). */
-function shapeDifferences(example: unknown, actual: unknown, at = '$'): string[] {
-  if (example === null || actual === null) return [];
-  if (Array.isArray(example) && Array.isArray(actual)) {
-    if (example.length === 0) return actual.length === 0 ? [] : [`${at}: the example shows no elements`];
-    return actual.flatMap((element, index) => {
-      const fits = example.map((shown) => shapeDifferences(shown, element, `${at}[${index}]`));
-      return fits.some((differences) => differences.length === 0) ? [] : fits[0]!;
-    });
-  }
-  if (typeof example !== typeof actual || Array.isArray(example) !== Array.isArray(actual)) {
-    return [`${at}: ${JSON.stringify(actual)} where the example shows ${JSON.stringify(example)}`];
-  }
-  if (typeof example !== 'object') return [];
-  const shown = example as Record<string, unknown>;
-  const given = actual as Record<string, unknown>;
-  const keys = [...new Set([...Object.keys(shown), ...Object.keys(given)])];
-  return keys.flatMap((key) => {
-    if (!(key in shown)) return [`${at}.${key}: not in the example`];
-    // An optional field (such as a check's detail) may be absent.
-    if (!(key in given)) return [];
-    return shapeDifferences(shown[key], given[key], `${at}.${key}`);
-  });
-}
 
 describe('the OpenAPI document’s examples, sent to the service', () => {
   let t: TestService;
@@ -111,7 +87,10 @@ describe('the OpenAPI document’s examples, sent to the service', () => {
         status: Number(status),
         body: 'as documented',
       });
-      const documented = success.content?.['application/json']?.example;
+      const media = success.content?.['application/json'];
+      // Answers documented per request example carry the request example's name.
+      if (media?.examples) expect(Object.keys(media.examples)).toContain(label);
+      const documented = media?.examples?.[label]?.value ?? media?.example;
       if (documented !== undefined) {
         const actual = typeof documented === 'string' ? answer.body : answer.json();
         expect(shapeDifferences(documented, actual)).toEqual([]);
