@@ -26,8 +26,17 @@ if (!canRun) console.warn('swaggerUiTryItOut: skipped, there is no chromium and 
 function chromiumExecutable(): string {
   const present = found('chromium');
   if (present) return present;
-  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  return found('chromium')!;
+  const apt = (...args: string[]) => execFileSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  try {
+    apt('install', '-y', 'chromium');
+  } catch {
+    // A machine whose package lists are missing or stale: fetch them, then try once more.
+    apt('update');
+    apt('install', '-y', 'chromium');
+  }
+  const installed = found('chromium');
+  if (!installed) throw new Error('apt-get installed chromium, but there is no chromium on PATH');
+  return installed;
 }
 
 const READ_TOKEN = 'swagger-reader-0123456789';
