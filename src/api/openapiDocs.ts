@@ -34,12 +34,14 @@ function document(schema: Record<string, unknown>, docs: OperationDocs): void {
 /** The `transform` of @fastify/swagger. */
 export function documentedTransform(input: TransformInput): ReturnType<typeof jsonSchemaTransform> {
   const transformed = jsonSchemaTransform(input);
-  const methods = [(input as { route?: { method?: string | string[] } }).route?.method ?? []].flat();
+  const route = (input as { route?: { method?: string | string[]; config?: { scope?: string } } }).route;
+  const methods = [route?.method ?? []].flat();
   const docs = methods.map((method) => OPERATION_DOCS[operationKey(method, input.url)]).find(Boolean);
   const schema = transformed.schema as Record<string, unknown> | undefined;
   if (!schema || schema.hide) return transformed;
   document(schema, docs ?? {});
-  // Routes with a scope say so (app.ts); the others say that they need none.
+  // Routes with a scope say so (app.ts), also to machines; the others say that they need none.
+  if (route?.config?.scope) schema['x-required-scope'] = route.config.scope;
   if (!schema.security) schema.description = [schema.description, PUBLIC].filter(Boolean).join('\n\n');
   return transformed;
 }

@@ -79,6 +79,15 @@ describe('what the document says about each operation', () => {
     expect(Object.keys(OPERATION_DOCS).filter((key) => !names.includes(key))).toEqual([]);
   });
 
+  it('names the scope of every secured operation in x-required-scope, as its description does', async () => {
+    const mismatched = (await operations())
+      .filter(({ operation }) => operation.security)
+      .filter(({ operation }) => !operation['x-required-scope'] || !operation.description?.includes(`scope \`${operation['x-required-scope']}\``));
+    expect(mismatched.map(({ name }) => name)).toEqual([]);
+    const scopes = Object.fromEntries((await operations()).map(({ name, operation }) => [name, operation['x-required-scope']]));
+    expect(scopes).toMatchObject({ 'GET /users/{userId}/segments': 'read', 'POST /users/{userId}/segments': 'write', 'POST /projections/{name}/rebuild': 'admin' });
+  });
+
   it('says of every operation without a security requirement that it needs no token', async () => {
     const silent = (await operations()).filter(({ operation }) => !operation.security && !operation.description?.includes('Needs no token'));
     expect(silent.map(({ name }) => name)).toEqual([]);
@@ -92,6 +101,7 @@ interface OpenApiMedia {
 
 interface OpenApiOperation {
   description?: string;
+  'x-required-scope'?: string;
   security?: unknown[];
   parameters?: { in: string; name: string; example?: unknown }[];
   requestBody?: { content: Record<string, OpenApiMedia> };
