@@ -21,7 +21,7 @@ async function runOnFreshService(scene: Scene): Promise<{ blocks: Block[]; base:
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
     // The links the service hands out name the address the README shows.
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: SHOWN_BASE, LOG_LEVEL: 'warn' },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: SHOWN_BASE, LOG_LEVEL: 'error' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise((resolve) => child.on('exit', resolve));

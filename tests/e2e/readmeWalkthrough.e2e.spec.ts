@@ -28,8 +28,10 @@ const bodyOf = (output: string) => (/^HTTP\/1\.1 \d{3}/.test(output) ? output.sp
 describe("the README's walkthrough", () => {
   const shown = new Map(readBlocks(README).map((block) => [block.name, block]));
 
-  it('has its example blocks marked in the README', () => {
+  it('has its example blocks marked in the README, each of a scene the walkthrough has', () => {
     expect(shown.size).toBeGreaterThan(80);
+    const scenes = SCENES.map((scene) => scene.name);
+    expect([...shown.keys()].filter((block) => !scenes.includes(block.split('.')[0]!))).toEqual([]);
   });
 
   it.each(SCENES.map((scene) => scene.name))('scene %s: every block shows the statuses and answer shapes the service gives', async (name) => {
