@@ -27,7 +27,8 @@ export interface Answer {
   rawHeaders: string[];
   text: string;
   header(name: string): string | undefined;
-  json(): any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The body as JSON, typed loosely: the scenes read the fields they show. */
+  json(): any;
 }
 
 export interface Exchange {
