@@ -611,7 +611,7 @@ export interface paths {
                          *     # TYPE segments_projection_lag_events gauge
                          *     segments_projection_lag_events{projection="read_model"} 0
                          */
-                        "application/json": string;
+                        "text/plain": string;
                     };
                 };
                 /** @description No token, or an unknown one, while API_TOKENS is configured (problem+json, with WWW-Authenticate: Bearer) */
@@ -1198,9 +1198,7 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": "null" | null;
-                    };
+                    content?: never;
                 };
                 /** @description The request was invalid (problem+json; `errors` names each wrong field) */
                 400: {
@@ -2687,7 +2685,7 @@ export interface paths {
                          *     1000;AVITO_DISCOUNT_30;added;2023-08-29T12:00:00.000Z
                          *     1000;AVITO_DISCOUNT_30;removed;2023-08-31T12:00:00.000Z
                          */
-                        "application/json": string;
+                        "text/csv": string;
                     };
                 };
                 /** @description No such report, or its link has expired (problem+json) */

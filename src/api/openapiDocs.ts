@@ -19,6 +19,15 @@ function exampleParameters(schema: JsonSchema | undefined, examples: Record<stri
   }
 }
 
+/** A response in a media type of its own: CSV or Prometheus text rather than JSON. */
+function inMediaType(response: JsonSchema, mediaType: string): JsonSchema {
+  const { 'x-response-description': name, examples, ...schema } = response;
+  return {
+    'x-response-description': name,
+    content: { [mediaType]: { schema, ...(Array.isArray(examples) ? { example: examples[0] } : {}) } },
+  };
+}
+
 function document(schema: Record<string, unknown>, docs: OperationDocs): void {
   const responses = (schema.response ?? {}) as Record<string, JsonSchema>;
   for (const [status, response] of Object.entries(responses)) {
@@ -26,6 +35,9 @@ function document(schema: Record<string, unknown>, docs: OperationDocs): void {
     if (name) response['x-response-description'] = name;
     if (Number(status) < 300 && docs.answer !== undefined) response.examples = [docs.answer];
     if (Number(status) < 300 && docs.answers) response['x-examples'] = docs.answers;
+    if (Number(status) < 300 && docs.mediaType) responses[status] = inMediaType(response, docs.mediaType);
+    // A 204 has no body, so no media type either.
+    if (status === '204') responses[status] = { type: 'null', 'x-response-description': response['x-response-description'] };
   }
   exampleParameters(schema.params as JsonSchema | undefined, docs.params);
   if (docs.body) (schema.body as JsonSchema)['x-examples'] = docs.body;

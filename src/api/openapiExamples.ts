@@ -18,6 +18,8 @@ export interface OperationDocs {
   /** The success answer's example; or one per request example, under the same names. */
   answer?: unknown;
   answers?: Record<string, NamedExample>;
+  /** The success answer's media type, when it is not JSON. */
+  mediaType?: string;
 }
 
 export const PROBLEM_DESCRIPTIONS: Record<number, string> = {
@@ -93,6 +95,7 @@ export const OPERATION_DOCS: Record<string, OperationDocs> = {
   },
   'GET /metrics': {
     responses: { 200: 'Prometheus text exposition (text/plain; version=0.0.4)' },
+    mediaType: 'text/plain',
     answer:
       '# HELP segments_projection_lag_events Events appended but not yet applied by the projection\n' +
       '# TYPE segments_projection_lag_events gauge\nsegments_projection_lag_events{projection="read_model"} 0\n',
@@ -196,6 +199,7 @@ export const OPERATION_DOCS: Record<string, OperationDocs> = {
   'GET /reports/{file}': {
     responses: { 200: 'The CSV: user_id;segment;operation;at, one row per change', 404: 'No such report, or its link has expired (problem+json)' },
     params: { file: reportName },
+    mediaType: 'text/csv',
     answer: 'user_id;segment;operation;at\n1000;AVITO_DISCOUNT_30;added;2023-08-29T12:00:00.000Z\n1000;AVITO_DISCOUNT_30;removed;2023-08-31T12:00:00.000Z\n',
   },
 };

@@ -66,7 +66,7 @@ describe('what the document says about each operation', () => {
         if (parameter.in === 'path' && parameter.example === undefined) gaps.push(`${name} parameter ${parameter.name}`);
       }
       for (const [status, response] of Object.entries(operation.responses)) {
-        const media = response.content?.['application/json'];
+        const media = Object.values(response.content ?? {})[0];
         if (Number(status) < 300 && status !== '204' && media?.example === undefined && !media?.examples) gaps.push(`${name} ${status} answer`);
       }
       return gaps;
