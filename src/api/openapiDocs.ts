@@ -36,6 +36,7 @@ function document(schema: Record<string, unknown>, docs: OperationDocs): void {
     if (Number(status) < 300 && docs.answer !== undefined) response.examples = [docs.answer];
     if (Number(status) < 300 && docs.answers) response['x-examples'] = docs.answers;
     if (Number(status) < 300 && docs.mediaType) responses[status] = inMediaType(response, docs.mediaType);
+    if (Number(status) >= 400) responses[status] = inMediaType(responses[status]!, 'application/problem+json');
     // A 204 has no body, so no media type either.
     if (status === '204') responses[status] = { type: 'null', 'x-response-description': response['x-response-description'] };
   }
