@@ -9,9 +9,10 @@ import { registerAuth } from './auth';
 import { createMetricsRegistry, metricsRoutes, registerRequestMetrics } from './metrics';
 import type { AppDeps } from './deps';
 import { documentedTransform } from './openapiDocs';
-import { registerProblemHandlers } from './problems';
+import { frameworkErrors, MAX_PATH_PARAMETER_LENGTH, registerProblemHandlers } from './problems';
 import { registerReadYourWrites } from './readYourWrites';
 import { fastSerializerCompiler } from './serializer';
+import { answerUnmetExpectations, clientErrorHandler } from './transportProblems';
 import { healthRoutes } from './routes/health';
 import { memberRoutes } from './routes/members';
 import { reportRoutes } from './routes/reports';
@@ -36,7 +37,11 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     },
     requestIdHeader: false,
+    routerOptions: { maxParamLength: MAX_PATH_PARAMETER_LENGTH },
+    frameworkErrors,
+    clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
+  answerUnmetExpectations(app.server);
 
   // JSON only: a text body is 415, not a string handed to the JSON schemas.
   app.removeContentTypeParser('text/plain');

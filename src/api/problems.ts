@@ -18,6 +18,9 @@ export interface Problem {
 
 export const problemType = (name: string): string => `/problems/${name}`;
 
+/** The longest path parameter routed: a slug (128 characters) is the longest one. */
+export const MAX_PATH_PARAMETER_LENGTH = 128;
+
 export class HttpProblem extends Error {
   constructor(
     readonly problem: Problem,
@@ -66,6 +69,13 @@ export function problemFor(error: unknown, request: FastifyRequest): Problem {
     };
   }
   const fastifyError = error as FastifyError;
+  // The router's own refusals echo the whole path; a problem names what is wrong without it.
+  if (fastifyError.code === 'FST_ERR_BAD_URL') {
+    return { type: problemType('bad-path'), title: 'Bad path', status: 400, detail: 'the path is not valid percent-encoded UTF-8' };
+  }
+  if (fastifyError.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return { type: problemType('path-too-long'), title: 'Path segment too long', status: 414, detail: `a path segment is longer than ${MAX_PATH_PARAMETER_LENGTH} characters` };
+  }
   if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return { type: problemType('body-too-large'), title: 'Request body too large', status: 413, detail: fastifyError.message };
   }
@@ -84,6 +94,11 @@ export function problemFor(error: unknown, request: FastifyRequest): Problem {
   }
   request.log.error({ err: error }, 'unexpected error');
   return { type: problemType('internal'), title: 'Internal error', status: 500, detail: `request ${request.id} failed; the log has the details` };
+}
+
+/** fastify's `frameworkErrors`: refusals of the router (a path that is no URL, a parameter too long). */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendProblem(reply, problemFor(error, request));
 }
 
 export function registerProblemHandlers(app: FastifyInstance): void {
