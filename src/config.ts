@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { validate as isCronExpression } from 'node-cron';
 import { z } from 'zod';
+import { checkLimitVariables, httpLimitsOf, LIMIT_VARIABLES, type HttpLimits } from './limitsConfig';
 
 /** Every 5 seconds (node-cron, seconds first). */
 export const DEFAULT_TTL_SWEEP_SCHEDULE = '*/5 * * * * *';
@@ -10,10 +11,8 @@ export const DEFAULT_REPORT_URL_EXPIRY_SECONDS = 86_400;
 
 const ROLE_NAMES = ['api', 'projector', 'timer'] as const;
 export type Role = (typeof ROLE_NAMES)[number];
-
 const SCOPES = ['read', 'write', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
-
 export interface ApiToken {
   name: string;
   token: string;
@@ -109,6 +108,7 @@ const environmentSchema = z
     ),
     EMBEDDED_POSTGRES_PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(0)),
     BODY_LIMIT_BYTES: z.preprocess(emptyAsUndefined, z.coerce.number().int().positive().default(4 * 1024 * 1024)),
+    ...LIMIT_VARIABLES,
     DATABASE_POOL_SIZE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(200).default(10)),
     READ_VIEW: z.preprocess(emptyAsUndefined, z.enum(['memory', 'database']).default('memory')),
     S3_ENDPOINT: z.preprocess(
@@ -137,6 +137,7 @@ const environmentSchema = z
     ),
   })
   .superRefine((env, ctx) => {
+    checkLimitVariables(env, ctx);
     if (env.EVENT_STORE === 'eventstoredb' && !env.EVENTSTORE_CONNECTION_STRING) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
@@ -169,7 +170,7 @@ export type Environment = z.infer<typeof environmentSchema>;
 /** Every environment variable the service reads (for checks of deployment files). */
 export const CONFIG_VARIABLES: readonly string[] = Object.keys(environmentSchema.innerType().shape);
 
-export interface Config {
+export interface Config extends HttpLimits {
   port: number;
   host: string;
   /** Where a process without the `api` role serves /health/* and /metrics; PORT when unset. */
@@ -231,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    ...httpLimitsOf(e),
     databasePoolSize: e.DATABASE_POOL_SIZE,
     readView: e.READ_VIEW,
     s3:

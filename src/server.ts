@@ -126,6 +126,8 @@ async function main(config: Config): Promise<void> {
       logger,
       apiTokens: config.apiTokens,
       bodyLimitBytes: config.bodyLimitBytes,
+      rateLimit: config.rateLimit,
+      requestTimeoutMs: config.requestTimeoutMs,
       publicUrl: config.publicUrl,
       reportStorage: createReportStorage(config),
       reportUrlExpirySeconds: config.reportUrlExpirySeconds,

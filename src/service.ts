@@ -87,7 +87,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       historyReports: createHistoryReports({ source: membershipChangeSource(store, pool), storage: reportStorage, clock, urlExpirySeconds }),
       localReports: reportStorage instanceof LocalReportStorage ? reportStorage : undefined,
     },
-    { logger, apiTokens: options.apiTokens, bodyLimitBytes: options.bodyLimitBytes, publicUrl: options.publicUrl },
+    { logger, apiTokens: options.apiTokens, bodyLimitBytes: options.bodyLimitBytes, publicUrl: options.publicUrl, rateLimit: options.rateLimit, requestTimeoutMs: options.requestTimeoutMs },
   );
 
   return {

@@ -2,6 +2,7 @@
 // configuration, tests with a test database and clock.
 import type { Logger } from 'pino';
 import type { DatabasePool } from 'slonik';
+import type { RateLimit } from './api/limits';
 import type { ApiToken, Role } from './config';
 import type { EventStore } from './eventstore/eventStore';
 import type { Clock } from './platform/clock';
@@ -28,6 +29,10 @@ export interface ServiceOptions {
   apiTokens?: readonly ApiToken[];
   bodyLimitBytes?: number;
   publicUrl?: string;
+  /** Requests per second per token (per client address without tokens); unlimited when absent. */
+  rateLimit?: RateLimit;
+  /** The time a request may take to arrive in full (ms); 30 s when absent. */
+  requestTimeoutMs?: number;
   /** Events per projection batch. */
   batchSize?: number;
   /** How long report links work; 24 h when absent. */

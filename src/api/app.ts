@@ -6,6 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiToken } from '../config';
 import { registerAuth } from './auth';
+import { DEFAULT_REQUEST_TIMEOUT_MS, registerRateLimit, requestTimeoutOptions, type RateLimit } from './limits';
 import { createMetricsRegistry, metricsRoutes, registerRequestMetrics } from './metrics';
 import type { AppDeps } from './deps';
 import { documentedTransform } from './openapiDocs';
@@ -24,6 +25,10 @@ export interface AppOptions {
   bodyLimitBytes?: number;
   apiTokens?: readonly ApiToken[];
   publicUrl?: string;
+  /** Per token (per client address without tokens); none when absent. */
+  rateLimit?: RateLimit;
+  /** The time a request may take to arrive in full; DEFAULT_REQUEST_TIMEOUT_MS when absent. */
+  requestTimeoutMs?: number;
 }
 
 export const API_VERSION = '1.0.0';
@@ -32,6 +37,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimitBytes ?? 4 * 1024 * 1024,
+    ...requestTimeoutOptions(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
@@ -49,6 +55,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
   app.setSerializerCompiler(fastSerializerCompiler);
   registerProblemHandlers(app);
   registerAuth(app, options.apiTokens ?? []);
+  registerRateLimit(app, options.rateLimit, (options.apiTokens ?? []).length > 0);
   registerReadYourWrites(app, { readModel: deps.waitForReadModel, userSegmentsNow: deps.userSegmentsNow.waitFor });
   const metrics = createMetricsRegistry(deps);
   registerRequestMetrics(app, metrics);

@@ -68,13 +68,18 @@ export function parseResponse(bytes: Buffer): RawResponse {
 /**
  * Sends one request on a connection of its own and reads until the server closes it (the request
  * asks for `Connection: close`). `halfClose` ends the client's side after sending, as a client
- * that gives up on a body it announced would. Rejects when no complete response arrives in time.
+ * that gives up on a body it announced would; `localAddress` picks the client's address (any
+ * 127.x.y.z works on Linux). Rejects when no complete response arrives in time.
  */
-export function sendRaw(port: number, request: RawRequest, options: { timeoutMs?: number; halfClose?: boolean } = {}): Promise<RawResponse> {
-  const { timeoutMs = 15_000, halfClose = false } = options;
+export function sendRaw(
+  port: number,
+  request: RawRequest,
+  options: { timeoutMs?: number; halfClose?: boolean; localAddress?: string } = {},
+): Promise<RawResponse> {
+  const { timeoutMs = 15_000, halfClose = false, localAddress } = options;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`no answer within ${timeoutMs} ms to ${request.method} ${request.target}`));

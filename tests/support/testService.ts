@@ -55,7 +55,10 @@ export function serviceParts(pool: DatabasePool, databaseUrl: string): Pick<Serv
 
 export async function startTestService(
   options: { roles?: Role[]; clock?: Clock } & Partial<
-    Pick<ServiceOptions, 'apiTokens' | 'bodyLimitBytes' | 'batchSize' | 'ttlSweepSchedule' | 'reportStorage' | 'reportUrlExpirySeconds' | 'readView'>
+    Pick<
+      ServiceOptions,
+      'apiTokens' | 'bodyLimitBytes' | 'batchSize' | 'ttlSweepSchedule' | 'reportStorage' | 'reportUrlExpirySeconds' | 'readView' | 'rateLimit' | 'requestTimeoutMs'
+    >
   > = {},
 ): Promise<TestService> {
   const db = await createTestDatabase({ poolSize: 20 });
@@ -83,6 +86,8 @@ export async function startTestService(
     reportUrlExpirySeconds: options.reportUrlExpirySeconds,
     ttlSweepSchedule: options.ttlSweepSchedule,
     readView: options.readView,
+    rateLimit: options.rateLimit,
+    requestTimeoutMs: options.requestTimeoutMs,
   });
   service.start();
   await service.app.ready();
