@@ -12,6 +12,7 @@ import type { AppDeps } from './deps';
 import { documentedTransform } from './openapiDocs';
 import { frameworkErrors, MAX_PATH_PARAMETER_LENGTH, registerProblemHandlers } from './problems';
 import { registerReadYourWrites } from './readYourWrites';
+import { problemSchema } from './schemas';
 import { fastSerializerCompiler } from './serializer';
 import { answerUnmetExpectations, clientErrorHandler } from './transportProblems';
 import { healthRoutes } from './routes/health';
@@ -32,6 +33,10 @@ export interface AppOptions {
 }
 
 export const API_VERSION = '1.0.0';
+
+const RATE_LIMITED_RESPONSE = problemSchema.describe(
+  'Too many requests for this token (or client address) when RATE_LIMIT_PER_SECOND is configured; Retry-After says when to try again',
+);
 
 export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -74,6 +79,8 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
       ...route.schema,
       security: [{ bearer: [] }],
       description: route.schema.description ? `${route.schema.description}\n\n${needs}` : needs,
+      // Documented whether or not this process limits: the document must not depend on configuration.
+      response: { ...(route.schema.response as object | undefined), 429: RATE_LIMITED_RESPONSE },
     };
   });
 
