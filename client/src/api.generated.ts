@@ -260,7 +260,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -426,7 +426,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -616,7 +616,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -724,7 +724,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -899,7 +899,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1084,7 +1084,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1280,7 +1280,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1442,7 +1442,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1637,7 +1637,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -1845,7 +1845,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -2055,7 +2055,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -2258,7 +2258,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -2514,7 +2514,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -2722,7 +2722,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
@@ -2926,7 +2926,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json) */
                 429: {
                     headers: {
                         [name: string]: unknown;
