@@ -74,6 +74,11 @@ export function createMetricsRegistry(deps: Pick<AppDeps, 'projections' | 'overd
     (projection) => projection.eventsApplied,
   );
   projectionGauge(
+    'segments_projection_active',
+    '1 while this process holds the projection (catching up or live), 0 while it stands by or runs no projector',
+    (projection) => (projection.state === 'live' || projection.state === 'catching_up' ? 1 : 0),
+  );
+  projectionGauge(
     'segments_projection_live',
     '1 while this process applies the projection and has caught up, else 0 (also when another process applies it)',
     (projection) => (projection.state === 'live' ? 1 : 0),
