@@ -7,12 +7,14 @@ import { createSegmentCommands } from './commands/segmentCommands';
 import { createUserCommands } from './commands/userCommands';
 import { createUserSnapshots } from './commands/userSnapshots';
 import { DEFAULT_REPORT_URL_EXPIRY_SECONDS } from './config';
+import { withAppendCounts } from './eventstore/countedAppends';
 import type { EventStore } from './eventstore/eventStore';
 import { createProjectionRebuilds } from './operations/projectionRebuilds';
 import { createProjectionStatus } from './operations/projectionStatus';
 import { createReadiness } from './operations/readiness';
 import { createReplicaLagWatch } from './operations/replicaLag';
 import { systemClock } from './platform/clock';
+import { createServiceMetrics } from './platform/serviceMetrics';
 import { createMembershipExpiryTimer, type MembershipExpiryTimer } from './processes/membershipExpiryTimer';
 import { createSegmentDeletionSweep } from './processes/segmentDeletionSweep';
 import { createReadView, type ReadView } from './projections/memoryView/readView';
@@ -44,7 +46,9 @@ export interface Service {
 }
 
 export async function createService(options: ServiceOptions): Promise<Service> {
-  const { pool, readPool, store, roles, reportStorage } = options;
+  const { pool, readPool, roles, reportStorage } = options;
+  const metrics = createServiceMetrics({ write: pool, read: readPool });
+  const store = withAppendCounts(options.store, metrics.appends);
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: 'silent' });
   const userCommands = createUserCommands({ store, snapshots: createUserSnapshots(pool, readPool), clock });
@@ -63,7 +67,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const readView = roles.has('api') && options.readView !== 'database' ? createReadView({ pool, readPool: reads.readPool, store, logger }) : undefined;
   const waitForReadModel = createReadModelWaiter(reads.pool, READ_MODEL_PROJECTION, runner);
   const timer = roles.has('timer')
-    ? createMembershipExpiryTimer({ pool, userCommands, logger, clock, schedule: options.ttlSweepSchedule })
+    ? createMembershipExpiryTimer({ pool, userCommands, logger, clock, schedule: options.ttlSweepSchedule, metrics: metrics.timer })
     : undefined;
   const replicaLag = replica && {
     lag: createReplicaLagWatch({ primary: pool, replica: replica.pool, projection: READ_MODEL_PROJECTION, clock }),
@@ -84,8 +88,9 @@ export async function createService(options: ServiceOptions): Promise<Service> {
       projections: createProjectionStatus({ pool, store, runner }),
       projectionRebuilds,
       overdueExpiries: () => overdueExpiries(pool, clock.now()),
-      historyReports: createHistoryReports({ source: membershipChangeSource(store, pool), storage: reportStorage, clock, urlExpirySeconds }),
+      historyReports: createHistoryReports({ source: membershipChangeSource(store, pool), storage: reportStorage, clock, urlExpirySeconds, metrics: metrics.reports }),
       localReports: reportStorage instanceof LocalReportStorage ? reportStorage : undefined,
+      metricsRegistry: metrics.registry,
     },
     { logger, apiTokens: options.apiTokens, bodyLimitBytes: options.bodyLimitBytes, publicUrl: options.publicUrl, rateLimit: options.rateLimit, requestTimeoutMs: options.requestTimeoutMs },
   );

@@ -1,4 +1,5 @@
 // What the HTTP layer is given by the composition root.
+import type { Registry } from 'prom-client';
 import type { DatabasePool } from 'slonik';
 import type { SegmentCommands } from '../commands/segmentCommands';
 import type { UserCommands } from '../commands/userCommands';
@@ -34,4 +35,6 @@ export interface AppDeps {
   historyReports: HistoryReports;
   /** Set when reports are kept on local disk: the service serves their downloads. */
   localReports?: LocalReportStorage;
+  /** The registry the service's parts record into (src/platform/serviceMetrics.ts); GET /metrics serves it. */
+  metricsRegistry?: Registry;
 }

@@ -1,10 +1,12 @@
-// GET /metrics: Prometheus text. Request counts and durations per route, the process's own
-// figures (CPU, memory, event-loop lag, GC), and gauges read when scraped: each projection's lag
-// and applied events, and memberships past their expiry that the timer has not recorded yet.
+// GET /metrics: Prometheus text. Request counts and durations per route, and gauges read when
+// scraped: each projection's lag, applied events, activity and rebuild progress, and memberships
+// past their expiry that the timer has not recorded yet. The registry comes from the service
+// (src/platform/serviceMetrics.ts), which holds the process's own figures and what its parts count.
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
+import { createServiceMetrics } from '../platform/serviceMetrics';
 import type { AppDeps, ProjectionStatusView } from './deps';
 import { problemSchema } from './schemas';
 
@@ -33,9 +35,10 @@ export function registerRequestMetrics(app: FastifyInstance, registry: Registry)
   });
 }
 
-export function createMetricsRegistry(deps: Pick<AppDeps, 'projections' | 'overdueExpiries'>): Registry {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+const REBUILD_RUNNING: ReadonlySet<string> = new Set(['building', 'indexing', 'catching_up', 'swapping']);
+
+export function createMetricsRegistry(deps: Pick<AppDeps, 'projections' | 'overdueExpiries' | 'metricsRegistry'>): Registry {
+  const registry = deps.metricsRegistry ?? createServiceMetrics().registry;
 
   // prom-client collects every metric of a scrape at once; the three projection gauges share one
   // read of the projections per scrape (started by the first of them, dropped once it settles).
@@ -82,6 +85,25 @@ export function createMetricsRegistry(deps: Pick<AppDeps, 'projections' | 'overd
     'segments_projection_live',
     '1 while this process applies the projection and has caught up, else 0 (also when another process applies it)',
     (projection) => (projection.state === 'live' ? 1 : 0),
+  );
+  // Read from the rebuild's progress row, which it writes with each batch: a rebuild started by the
+  // CLI or by another process shows here too.
+  const runningRebuild = (projection: ProjectionStatusView) =>
+    projection.rebuild && REBUILD_RUNNING.has(projection.rebuild.state) ? projection.rebuild : undefined;
+  projectionGauge(
+    'segments_projection_rebuild_running',
+    '1 while a rebuild of the projection runs (in any process: the CLI or POST /projections/{name}/rebuild), else 0',
+    (projection) => (runningRebuild(projection) ? 1 : 0),
+  );
+  projectionGauge(
+    'segments_projection_rebuild_events_done',
+    'Events the running rebuild has applied to its new tables (absent when none runs)',
+    (projection) => runningRebuild(projection)?.eventsDone ?? null,
+  );
+  projectionGauge(
+    'segments_projection_rebuild_events_total',
+    'Events the running rebuild has to apply, as far as known: counted at its start, recounted once passed (absent when none runs)',
+    (projection) => runningRebuild(projection)?.eventsTotal ?? null,
   );
   new Gauge({
     name: 'segments_memberships_expiry_overdue',

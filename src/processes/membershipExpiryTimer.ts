@@ -103,10 +103,15 @@ export interface MembershipExpiryTimer {
   stop(): Promise<void>;
 }
 
+/** What the timer records for GET /metrics: how each tick ended. */
+export interface TimerMetrics {
+  tickEnded(outcome: TickResult | 'failed'): void;
+}
+
 export function createMembershipExpiryTimer(
-  deps: ExpiryDeps & { clock: Clock; schedule?: string },
+  deps: ExpiryDeps & { clock: Clock; schedule?: string; metrics?: TimerMetrics },
 ): MembershipExpiryTimer {
-  const { pool, logger, clock } = deps;
+  const { pool, logger, clock, metrics } = deps;
   const schedule = deps.schedule ?? DEFAULT_TTL_SWEEP_SCHEDULE;
   let task: ScheduledTask | undefined;
   let running: Promise<TickResult> | undefined;
@@ -138,10 +143,24 @@ export function createMembershipExpiryTimer(
 
   function tick(): Promise<TickResult> {
     // A tick that outlasts the interval is not joined by the next one.
-    if (running) return Promise.resolve({ skipped: 'busy' });
-    running = exclusiveTick().finally(() => {
-      running = undefined;
-    });
+    if (running) {
+      metrics?.tickEnded({ skipped: 'busy' });
+      return Promise.resolve({ skipped: 'busy' });
+    }
+    running = exclusiveTick()
+      .then(
+        (result) => {
+          metrics?.tickEnded(result);
+          return result;
+        },
+        (error: unknown) => {
+          metrics?.tickEnded('failed');
+          throw error;
+        },
+      )
+      .finally(() => {
+        running = undefined;
+      });
     return running;
   }
 

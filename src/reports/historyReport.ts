@@ -89,29 +89,47 @@ export interface HistoryReports {
   create(request: HistoryReportRequest): Promise<HistoryReport>;
 }
 
+/** What report generation records for GET /metrics: each generation's outcome and duration. */
+export interface ReportMetrics {
+  generated(outcome: 'succeeded' | 'failed', seconds: number): void;
+}
+
 export function createHistoryReports(deps: {
   source: MembershipChangeSource;
   storage: ReportStorage;
   clock: Clock;
   urlExpirySeconds: number;
+  metrics?: ReportMetrics;
 }): HistoryReports {
+  const generate = async (request: HistoryReportRequest): Promise<HistoryReport> => {
+    const name = randomBytes(16).toString('hex');
+    const formatter = reportFormatter();
+    // Storage failing (S3 down, disk full) stops the writer, which closes its cursor.
+    const storing = deps.storage.store(name, formatter, deps.urlExpirySeconds).catch((error: unknown) => {
+      formatter.destroy(error as Error);
+      throw error;
+    });
+    const [rows, stored] = await Promise.all([writeHistoryRows(deps.source, request, formatter), storing]);
+    return {
+      url: stored.url,
+      period: request.period.name,
+      userId: request.userId ?? null,
+      rows,
+      expiresAt: new Date(deps.clock.now().getTime() + deps.urlExpirySeconds * 1000).toISOString(),
+    };
+  };
   return {
     async create(request) {
-      const name = randomBytes(16).toString('hex');
-      const formatter = reportFormatter();
-      // Storage failing (S3 down, disk full) stops the writer, which closes its cursor.
-      const storing = deps.storage.store(name, formatter, deps.urlExpirySeconds).catch((error: unknown) => {
-        formatter.destroy(error as Error);
+      const startedAt = performance.now();
+      const seconds = () => (performance.now() - startedAt) / 1000;
+      try {
+        const report = await generate(request);
+        deps.metrics?.generated('succeeded', seconds());
+        return report;
+      } catch (error) {
+        deps.metrics?.generated('failed', seconds());
         throw error;
-      });
-      const [rows, stored] = await Promise.all([writeHistoryRows(deps.source, request, formatter), storing]);
-      return {
-        url: stored.url,
-        period: request.period.name,
-        userId: request.userId ?? null,
-        rows,
-        expiresAt: new Date(deps.clock.now().getTime() + deps.urlExpirySeconds * 1000).toISOString(),
-      };
+      }
     },
   };
 }
