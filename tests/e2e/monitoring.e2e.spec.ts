@@ -111,6 +111,11 @@ describe('the dashboard and the alert rules', () => {
         'process_resident_memory_bytes',
         'process_cpu_seconds_total',
         'nodejs_eventloop_lag_p99_seconds',
+        'segments_expiry_timer_failures_total',
+        'segments_events_appended_total',
+        'segments_report_generation_duration_seconds_bucket',
+        'segments_database_pool_waiting_clients',
+        'segments_projection_rebuild_events_done',
       ]),
     );
   });
@@ -130,7 +135,13 @@ describe('the dashboard and the alert rules', () => {
     expect(new Set(rules.map(({ alert }) => alert)).size).toBe(rules.length);
     const used = new Set(rules.flatMap(({ expr }) => metricNamesIn(expr)));
     expect([...used]).toEqual(
-      expect.arrayContaining(['segments_projection_lag_events', 'http_requests_total', 'http_request_duration_seconds_bucket', 'segments_memberships_expiry_overdue']),
+      expect.arrayContaining([
+        'segments_projection_lag_events',
+        'http_requests_total',
+        'http_request_duration_seconds_bucket',
+        'segments_memberships_expiry_overdue',
+        'segments_expiry_timer_failures_total',
+      ]),
     );
   });
 });
