@@ -37,15 +37,18 @@ function userCommandsOver(eventStore: EventStore): UserCommands {
   return createUserCommands({ store: eventStore, snapshots: createUserSnapshots(db.pool, readPool), clock: systemClock });
 }
 
-function startRunner(options: { projection?: Projection; store?: EventStore; onBatchCommitted?: () => void } = {}): ProjectionRunner {
+function startRunner(
+  options: { projection?: Projection; store?: EventStore; onBatchCommitted?: () => void; sessionTimeoutMs?: number; logger?: RunnerLogger } = {},
+): ProjectionRunner {
   const runner = new ProjectionRunner({
     pool: db.pool,
     store: options.store ?? store,
     projection: options.projection ?? createReadModelProjection(),
-    logger: quiet,
+    logger: options.logger ?? quiet,
     batchSize: 5,
     retryDelayMs: 50,
     onBatchCommitted: options.onBatchCommitted,
+    sessionTimeoutMs: options.sessionTimeoutMs,
   });
   runners.push(runner);
   runner.start();
@@ -89,6 +92,13 @@ const outboxCount = () => countOf(sql.type(count)`SELECT count(*) AS n FROM segm
 const eventsApplied = () =>
   countOf(sql.type(count)`
     SELECT coalesce((SELECT events_applied FROM projection_checkpoints WHERE projection = ${READ_MODEL_PROJECTION}), 0) AS n`);
+
+/** The backend holding the read model projection's lock, as ProjectionRunner takes it; null when none does. */
+const projectionLockHolder = () =>
+  db.pool.maybeOneFirst(sql.type(z.object({ pid: z.number() }))`
+    SELECT pid FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND ((classid::int8 << 32) | objid::int8) = hashtextextended(${`projection:${READ_MODEL_PROJECTION}`}, 0)`);
 
 /** `userId:slug` of every row of the memberships table, sorted. */
 async function membershipRows(): Promise<string[]> {
@@ -225,6 +235,41 @@ describe('read-model projector', () => {
     expect(await eventsApplied()).toBe(await eventCount());
     expect(await auditCount()).toBe(await membershipEventCount());
     expect(await membershipRows()).toEqual(range(1003, 1015).map((userId) => `${userId}:AVITO_DISCOUNT_30`));
+  });
+
+  it('an active projector with nothing to apply keeps its session, and the projection, past its session timeout', async () => {
+    const errors: object[] = [];
+    const runner = startRunner({ sessionTimeoutMs: 300, logger: { info() {}, error: (object) => errors.push(object) } });
+    await createSegment('AVITO_DISCOUNT_30');
+    await waitUntilProjected();
+    const holder = await projectionLockHolder();
+    expect(holder).not.toBeNull();
+    await sleep(1_500); // five times the timeout, idle but for the heartbeats
+    expect(await projectionLockHolder()).toBe(holder);
+    expect(errors).toEqual([]);
+    await addUsers([1001], ['AVITO_DISCOUNT_30']);
+    await waitUntilProjected();
+    expect(runner.status().state).toBe('live');
+  });
+
+  it('a projector frozen past its session timeout loses its session, and so its lock, and then resumes from the checkpoint', async () => {
+    const errors: object[] = [];
+    const runner = startRunner({ sessionTimeoutMs: 300, logger: { info() {}, error: (object) => errors.push(object) } });
+    await createSegment('AVITO_DISCOUNT_30');
+    await waitUntilProjected();
+    const holder = await projectionLockHolder();
+    // The whole process stops for a second: no heartbeat, as in a process stopped or cut off.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000);
+    // The server ended the frozen session on its own, which freed the lock for any standby.
+    const sessions = await countOf(sql.type(count)`SELECT count(*) AS n FROM pg_stat_activity WHERE pid = ${holder}`);
+    expect(sessions).toBe(0);
+    await addUsers([1001, 1002], ['AVITO_DISCOUNT_30']);
+    await waitUntilProjected();
+    expect(errors.length).toBeGreaterThan(0); // its next heartbeat found the session gone
+    expect(await projectionLockHolder()).not.toBe(holder);
+    expect(await eventsApplied()).toBe(await eventCount());
+    expect(await auditCount()).toBe(await membershipEventCount());
+    expect(runner.status().state).toBe('live');
   });
 
   it('a projector that has applied every event reports itself live, even when the last batch was full', async () => {
