@@ -67,6 +67,8 @@ describe('two projector processes on one database', () => {
     processes.push(started);
     return { process: started, health: `http://127.0.0.1:${healthPort}` };
   };
+  /** Writes sent in all bursts: each burst goes on with users the previous ones did not touch. */
+  let written = 0;
   const ready = (projector: Projector) => waitUntilReady({ ...projector.process, url: projector.health }, 60_000);
   const appliedEvents = async () =>
     (await db.pool.maybeOneFirst(sql.type(z.object({ applied: z.coerce.number() }))`
@@ -96,11 +98,14 @@ describe('two projector processes on one database', () => {
       await sleep(WRITE_AFTER_TAKEOVER_MS);
       writing = false;
     };
-    const client = async (index: number) => {
-      for (let i = 0; writing; i++) {
-        const userId = 1 + ((index * 7919 + i * 31) % 400);
-        const add = [SLUGS[(index + i) % SLUGS.length]!];
-        const remove = i % 3 === 0 ? [SLUGS[(index + i + 1) % SLUGS.length]!] : [];
+    const client = async () => {
+      while (writing) {
+        // Every write changes something, so that the log grows all through the burst: two writes
+        // per user, never seen before; one adds a segment, the other a second one and removes the first.
+        const n = written++;
+        const userId = 1 + Math.floor(n / 2);
+        const [first, second] = [SLUGS[userId % SLUGS.length]!, SLUGS[(userId + 1) % SLUGS.length]!];
+        const { add, remove } = n % 2 === 0 ? { add: [first], remove: [] } : { add: [second], remove: [first] };
         const response = await fetch(`${api.url}/users/${userId}/segments`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -116,7 +121,7 @@ describe('two projector processes on one database', () => {
         }
       }
     };
-    await Promise.all(Array.from({ length: CLIENTS }, (_, index) => client(index)));
+    await Promise.all(Array.from({ length: CLIENTS }, () => client()));
     // A failed takeover says what the standby logged.
     await failover?.catch((error: Error) => {
       throw new Error(`${error.message}; the standby's output:\n${standby.process.output().slice(-3_000)}`);
