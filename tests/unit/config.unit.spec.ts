@@ -1,15 +1,7 @@
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config';
+import { problemsOf } from '../support/configProblems';
 
-const problemsOf = (env: NodeJS.ProcessEnv): string[] => {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected the configuration to be refused');
-};
 
 describe('configuration from the environment', () => {
   it('serves a newcomer with no variables at all: loopback 8080, embedded PostgreSQL, every role', () => {

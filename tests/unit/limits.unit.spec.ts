@@ -1,5 +1,6 @@
 // The rate limit's token buckets (with a hand-moved clock) and the limit variables of the configuration.
-import { ConfigError, loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config';
+import { problemsOf } from '../support/configProblems';
 import { TokenBuckets } from '../../src/platform/tokenBuckets';
 
 describe('token buckets', () => {
@@ -42,16 +43,6 @@ describe('token buckets', () => {
 });
 
 describe('limit variables', () => {
-  const problemsOf = (env: NodeJS.ProcessEnv): string[] => {
-    try {
-      loadConfig(env);
-    } catch (error) {
-      if (error instanceof ConfigError) return error.problems;
-      throw error;
-    }
-    throw new Error('expected the configuration to be refused');
-  };
-
   it('has no rate limit and a 30 s request timeout by default', () => {
     expect(loadConfig({})).toMatchObject({ rateLimit: undefined, requestTimeoutMs: 30_000 });
   });
