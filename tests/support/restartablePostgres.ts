@@ -2,6 +2,7 @@
 // a free port), which the test can stop and start again on the same port and data while a
 // service keeps running against it: for tests of a database outage and its end.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,12 @@ export interface RestartablePostgres {
   url: string;
   /** A fast shutdown: open sessions are ended, as when an operator restarts the server. */
   stop(): Promise<void>;
+  /**
+   * SIGKILL to the postmaster and every backend and helper at once, as a power cut or the OOM
+   * killer would leave it: no shutdown checkpoint, in-flight transactions cut off. The next start
+   * recovers from the WAL. Resolves once every one of its processes is gone.
+   */
+  kill(): Promise<void>;
   /** Starts it again on the same port and data. */
   start(): Promise<void>;
   /** Stops it, if running, and deletes its data. */
@@ -44,6 +51,37 @@ async function launch(dataDir: string, port: number): Promise<Running> {
   return { child, url, exited };
 }
 
+/** Every process whose working directory is `dataDir`: the postmaster and all it forked (they chdir there). */
+function serverProcesses(dataDir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/cwd`) === dataDir) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile, or not ours to look at
+    }
+  }
+  return pids;
+}
+
+/** SIGKILL to each, now; then again to any it had forked meanwhile, until none is left. */
+async function killAll(find: () => number[]): Promise<void> {
+  for (const deadline = Date.now() + 10_000; ; ) {
+    const pids = find();
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // exited already
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`PostgreSQL processes ${pids.join(', ')} survive SIGKILL`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 export async function startRestartablePostgres(): Promise<RestartablePostgres> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'segments-restart-'));
   const dataDir = path.join(dir, 'pg');
@@ -55,9 +93,18 @@ export async function startRestartablePostgres(): Promise<RestartablePostgres> {
     await running.exited;
     running = undefined;
   };
+  const realDataDir = realpathSync(dataDir);
   return {
     url: running.url,
     stop,
+    async kill() {
+      if (!running) return;
+      const { child, exited } = running;
+      running = undefined;
+      const server = killAll(() => serverProcesses(realDataDir)); // its first round of signals is sent before this returns
+      child.kill('SIGKILL'); // the wrapper process too: nothing of it may stop the server cleanly
+      await Promise.all([server, exited]);
+    },
     async start() {
       running ??= await launch(dataDir, port);
     },
