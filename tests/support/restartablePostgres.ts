@@ -2,7 +2,7 @@
 // a free port), which the test can stop, or kill with SIGKILL, and start again on the same port and
 // data while a service keeps running against it: for tests of a database outage or crash and its end.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,6 +65,15 @@ function serverProcesses(dataDir: string): number[] {
   return pids;
 }
 
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** SIGKILL to each, now; then again to any it had forked meanwhile, until none is left. */
 async function killAll(find: () => number[]): Promise<void> {
   for (const deadline = Date.now() + 10_000; ; ) {
@@ -101,9 +110,17 @@ export async function startRestartablePostgres(): Promise<RestartablePostgres> {
       if (!running) return;
       const { child, exited } = running;
       running = undefined;
-      const server = killAll(() => serverProcesses(realDataDir)); // its first round of signals is sent before this returns
-      child.kill('SIGKILL'); // the wrapper process too: nothing of it may stop the server cleanly
-      await Promise.all([server, exited]);
+      const postmaster = Number(readFileSync(path.join(realDataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      await killAll(() => serverProcesses(realDataDir)); // its first round of signals is sent before this returns
+      // The wrapper process must reap the postmaster before it dies too: an orphaned zombie may never
+      // be reaped here (PID 1 of a container often reaps nothing), and PostgreSQL refuses to start
+      // while the pid in its lock file still exists.
+      for (const deadline = Date.now() + 10_000; exists(postmaster); ) {
+        if (Date.now() > deadline) throw new Error(`the postmaster ${postmaster} was not reaped`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      child.kill('SIGKILL'); // nothing of the wrapper may stop the server cleanly: it is gone already
+      await exited;
     },
     async start() {
       running ??= await launch(dataDir, port);
