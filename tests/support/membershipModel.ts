@@ -46,11 +46,8 @@ interface Stay {
   endedAt: number | null;
 }
 
-/**
- * One life of a slug, from its creation to its deletion, with its percentage over time. A
- * percentage takes in every user id, so models of runs that share one service share these.
- */
-export interface Incarnation {
+/** One life of a slug, from its creation to its deletion, with its percentage over time. */
+interface Incarnation {
   slug: string;
   seed: string;
   deletedAt: number | null;
@@ -80,11 +77,10 @@ export class MembershipModel {
   private readonly stays = new Map<number, Stay[]>();
   private readonly histories = new Map<number, HistoryEntry[]>();
 
-  /** `incarnations`: every segment created on the service so far, by this model or another. */
-  constructor(
-    public now: number,
-    private readonly incarnations: Incarnation[] = [],
-  ) {}
+  /** Every segment created, live or deleted. */
+  private readonly incarnations: Incarnation[] = [];
+
+  constructor(public now: number) {}
 
   advance(ms: number): void {
     this.now += ms;
