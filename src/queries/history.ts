@@ -24,19 +24,23 @@ const entryRow = z.object({
   at: z.date(),
 });
 
-/** Changes of the user's explicit memberships in the range, in the order they took effect. */
-export async function manualHistoryOf(db: CommonQueryMethods, userId: number, range: HistoryRange = {}): Promise<HistoryEntry[]> {
+/** The statement of manualHistoryOf, exported so a test can EXPLAIN the very SQL the route runs. */
+export function manualHistoryQuery(userId: number, range: HistoryRange = {}) {
   const from = range.from ? sql.fragment`AND at >= ${range.from.toISOString()}::timestamptz` : sql.fragment``;
   const to = range.to ? sql.fragment`AND at < ${range.to.toISOString()}::timestamptz` : sql.fragment``;
-  const rows = await db.any(sql.type(entryRow)`
+  return sql.type(entryRow)`
     SELECT slug, operation, reason, at FROM (
       SELECT slug, operation, reason, at, global_position FROM membership_audit WHERE user_id = ${userId}
       UNION ALL
       SELECT slug, operation, reason, at, global_position FROM (${pendingDeletionRemovals(userId)}) pending
     ) entries
     WHERE TRUE ${from} ${to}
-    ORDER BY at, global_position`);
-  return [...rows];
+    ORDER BY at, global_position`;
+}
+
+/** Changes of the user's explicit memberships in the range, in the order they took effect. */
+export async function manualHistoryOf(db: CommonQueryMethods, userId: number, range: HistoryRange = {}): Promise<HistoryEntry[]> {
+  return [...(await db.any(manualHistoryQuery(userId, range)))];
 }
 
 /**
@@ -77,14 +81,10 @@ const stateRow = z.object({
   expires_at: z.date().nullable(),
 });
 
-/**
- * The user's explicit memberships as they were at `at`: per segment the last change at or before
- * `at`, kept when it is an add whose expiry in force at `at` (the add's, or that of the last
- * renewal made by then) is later than `at` (userSegmentsAt checks that).
- */
-async function explicitMembershipsAt(db: CommonQueryMethods, userId: number, at: Date): Promise<ExplicitMembership[]> {
+/** The statement of explicitMembershipsAt, exported so a test can EXPLAIN the very SQL the route runs. */
+export function explicitMembershipsAtQuery(userId: number, at: Date) {
   const moment = sql.fragment`${at.toISOString()}::timestamptz`;
-  const rows = await db.any(sql.type(stateRow)`
+  return sql.type(stateRow)`
     SELECT last_change.segment_id::text, last_change.slug, last_change.operation, last_change.at,
            CASE WHEN renewal.global_position IS NULL THEN last_change.expires_at ELSE renewal.expires_at END AS expires_at
     FROM (
@@ -104,7 +104,16 @@ async function explicitMembershipsAt(db: CommonQueryMethods, userId: number, at:
       -- Deleted by then, and its removal not recorded yet (see pendingDeletionRemovals).
       AND NOT EXISTS (SELECT 1 FROM segment_deletion_removals d
                       WHERE d.user_id = ${userId} AND d.segment_id = last_change.segment_id AND d.deleted_at <= ${moment})
-    ORDER BY last_change.slug`);
+    ORDER BY last_change.slug`;
+}
+
+/**
+ * The user's explicit memberships as they were at `at`: per segment the last change at or before
+ * `at`, kept when it is an add whose expiry in force at `at` (the add's, or that of the last
+ * renewal made by then) is later than `at` (userSegmentsAt checks that).
+ */
+async function explicitMembershipsAt(db: CommonQueryMethods, userId: number, at: Date): Promise<ExplicitMembership[]> {
+  const rows = await db.any(explicitMembershipsAtQuery(userId, at));
   return rows.map((row) => ({ segmentId: row.segment_id, slug: row.slug, addedAt: row.at, expiresAt: row.expires_at }));
 }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { Client } from 'pg';
 import { sql } from 'slonik';
 import { z } from 'zod';
@@ -103,6 +104,46 @@ describe('PostgreSQL event store', () => {
       expect(Date.now() - again).toBeLessThan(1_000);
     } finally {
       await listener.close();
+    }
+  });
+
+  it('closing the append listener while it reconnects ends the connection being opened too', async () => {
+    // A proxy to the database that, once told to stall, holds new connections without an answer:
+    // the listener's reconnect is then an open() in flight when close() comes.
+    const target = new URL(db.url);
+    const forwarded = new Set<net.Socket>();
+    const stalled = new Set<net.Socket>();
+    let stall = false;
+    const proxy = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      if (stall) {
+        stalled.add(socket);
+        socket.on('close', () => stalled.delete(socket));
+        socket.resume(); // reads and ignores the startup message, so that it sees the client go
+        return;
+      }
+      const upstream = net.connect(Number(target.port), target.hostname);
+      upstream.on('error', () => socket.destroy());
+      forwarded.add(socket).add(upstream);
+      socket.pipe(upstream).pipe(socket);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const viaProxy = new URL(db.url);
+    viaProxy.host = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    try {
+      const listener = await AppendListener.connect(viaProxy.toString());
+      stall = true;
+      for (const socket of forwarded) socket.destroy(); // the LISTEN connection drops; a reconnect follows in 1 s
+      const deadline = Date.now() + 10_000;
+      while (stalled.size === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(stalled.size).toBe(1);
+
+      await listener.close();
+      while (stalled.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect({ connectionsLeftOpen: stalled.size }).toEqual({ connectionsLeftOpen: 0 });
+    } finally {
+      for (const socket of [...forwarded, ...stalled]) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 

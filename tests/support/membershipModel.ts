@@ -1,9 +1,11 @@
-// A plain in-memory model of what the service promises about segments and explicit memberships,
-// written from the README's rules and not from src/: the model-based test
+// A plain in-memory model of what the service promises about segments, explicit memberships and
+// percentage segments, written from the README's rules and not from src/: the model-based test
 // (tests/e2e/membershipModel.e2e.spec.ts) runs the same commands against it and the real service
-// and compares their answers. Percentage segments and opt-outs are not modelled. Times are ms.
+// and compares their answers. Which bucket a user falls in is the rule's input, not the rule, so
+// the model takes it from src/domain/percentage.ts. Times are ms.
+import { bucketOf } from '../../src/domain/percentage';
 
-export type Reason = 'manual' | 'bulk' | 'expired' | 'segment_deleted';
+export type Reason = 'manual' | 'bulk' | 'expired' | 'segment_deleted' | 'auto';
 
 export interface HistoryEntry {
   slug: string;
@@ -14,7 +16,7 @@ export interface HistoryEntry {
 
 export interface SegmentAnswer {
   slug: string;
-  source: 'manual';
+  source: 'manual' | 'auto';
   addedAt: number;
   expiresAt: number | null;
 }
@@ -44,15 +46,39 @@ interface Stay {
   endedAt: number | null;
 }
 
+/** One life of a slug, from its creation to its deletion, with its percentage over time. */
+interface Incarnation {
+  slug: string;
+  seed: string;
+  deletedAt: number | null;
+  /** The creation's percentage (if any) and every PATCH of it, in order; null: off. */
+  percents: Array<{ at: number; percent: number | null }>;
+  /** Users who removed themselves while in: never again in by percentage. */
+  optOuts: Map<number, { at: number; reason: 'manual' | 'bulk' }>;
+}
+
+/** When the percentage took the user in, and when and why it let them go (null: still in). */
+interface AutoInterval {
+  slug: string;
+  from: number;
+  to: number | null;
+  reason: Reason;
+}
+
 const endAt = (stay: Stay, moment: number): number | null => stay.ends.filter((end) => end.from <= moment).at(-1)!.expiresAt;
 const isLiveAt = (expiresAt: number | null, moment: number) => expiresAt === null || expiresAt > moment;
 
 export class MembershipModel {
   private readonly liveSlugs = new Set<string>();
+  /** Removals of users who were in by percentage only: the CSV lists them, as the user's stream does. */
+  private readonly optOutRows = new Map<number, HistoryEntry[]>();
   /** userId → slug → the current stay (an expired one stays here until its expiry is recorded). */
   private readonly current = new Map<number, Map<string, Stay>>();
   private readonly stays = new Map<number, Stay[]>();
   private readonly histories = new Map<number, HistoryEntry[]>();
+
+  /** Every segment created, live or deleted. */
+  private readonly incarnations: Incarnation[] = [];
 
   constructor(public now: number) {}
 
@@ -64,15 +90,34 @@ export class MembershipModel {
     return this.liveSlugs.has(slug);
   }
 
-  createSegment(slug: string): 201 | 409 {
+  /** `seed`: the rollout seed the service drew, known once it has answered 201. */
+  createSegment(slug: string, percent: number | null = null, seed = ''): 201 | 409 {
     if (this.liveSlugs.has(slug)) return 409;
     this.liveSlugs.add(slug);
+    this.incarnations.push({ slug, seed, deletedAt: null, percents: percent === null ? [] : [{ at: this.now, percent }], optOuts: new Map() });
     return 201;
+  }
+
+  setPercent(slug: string, percent: number | null): 200 | 404 {
+    const segment = this.live(slug);
+    if (!segment) return 404;
+    segment.percents.push({ at: this.now, percent });
+    return 200;
+  }
+
+  percentOf(slug: string): number | null {
+    return this.live(slug)?.percents.at(-1)?.percent ?? null;
+  }
+
+  /** The live segment has had a percentage at some moment of its life. */
+  hasHadPercent(slug: string): boolean {
+    return (this.live(slug)?.percents.length ?? 0) > 0;
   }
 
   /** Every member leaves at the deletion; one whose membership had expired by then, at its expiry. */
   deleteSegment(slug: string): 204 | 404 {
     if (!this.liveSlugs.delete(slug)) return 404;
+    this.live(slug, true)!.deletedAt = this.now;
     for (const [userId, stays] of this.current) {
       const stay = stays.get(slug);
       if (!stay) continue;
@@ -112,17 +157,84 @@ export class MembershipModel {
     }
   }
 
-  /** The user's segments at `at` (now by default), sorted by slug. */
+  /** The user's segments at `at` (now by default), sorted by slug: explicit ones, and by percentage where not explicit. */
   segmentsOf(userId: number, at: number = this.now): SegmentAnswer[] {
-    return (this.stays.get(userId) ?? [])
+    const explicit: SegmentAnswer[] = (this.stays.get(userId) ?? [])
       .filter((stay) => stay.addedAt <= at && (stay.endedAt === null || stay.endedAt > at) && isLiveAt(endAt(stay, at), at))
-      .map((stay) => ({ slug: stay.slug, source: 'manual' as const, addedAt: stay.addedAt, expiresAt: endAt(stay, at) }))
-      .sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+      .map((stay) => ({ slug: stay.slug, source: 'manual' as const, addedAt: stay.addedAt, expiresAt: endAt(stay, at) }));
+    const auto: SegmentAnswer[] = this.autoIntervalsOf(userId)
+      .filter((interval) => interval.from <= at && (interval.to === null || interval.to > at))
+      .filter((interval) => !explicit.some((segment) => segment.slug === interval.slug))
+      .map((interval) => ({ slug: interval.slug, source: 'auto' as const, addedAt: interval.from, expiresAt: null }));
+    return [...explicit, ...auto].sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
   }
 
-  /** Recorded entries and exits, in the order they were recorded. */
+  /**
+   * GET /users/{id}/history: the moments the user came into a segment or left it, either way.
+   * An entry of one way while the other way keeps the user in (an explicit add of a user the
+   * percentage includes, the expiry of such a membership) changes nothing and is not listed.
+   */
   historyOf(userId: number): HistoryEntry[] {
-    return [...(this.histories.get(userId) ?? [])];
+    const explicit = this.explicitHistoryOf(userId).map((entry) => ({ entry, way: 'explicit' as const }));
+    const auto = this.autoIntervalsOf(userId).flatMap((interval) => [
+      { entry: { slug: interval.slug, operation: 'added' as const, reason: 'auto' as const, at: interval.from }, way: 'auto' as const },
+      ...(interval.to === null ? [] : [{ entry: { slug: interval.slug, operation: 'removed' as const, reason: interval.reason, at: interval.to }, way: 'auto' as const }]),
+    ]);
+    // In time order; at one moment explicit changes first, and a percentage's exit before its entry.
+    const rank = ({ entry, way }: { entry: HistoryEntry; way: 'explicit' | 'auto' }) => (way === 'explicit' ? 0 : entry.operation === 'removed' ? 1 : 2);
+    const ordered = [...explicit, ...auto].map((item, index) => ({ ...item, index }))
+      .sort((a, b) => a.entry.at - b.entry.at || rank(a) - rank(b) || a.index - b.index);
+    const ways = new Map<string, { explicit: boolean; auto: boolean }>();
+    const history: HistoryEntry[] = [];
+    for (const { entry, way } of ordered) {
+      const before = ways.get(entry.slug) ?? { explicit: false, auto: false };
+      const after = { ...before, [way]: entry.operation === 'added' };
+      ways.set(entry.slug, after);
+      if ((before.explicit || before.auto) !== (after.explicit || after.auto)) history.push(entry);
+    }
+    return history;
+  }
+
+  /** The CSV's rows: every recorded change of explicit membership, and the opt-outs of users in by percentage only. */
+  reportRowsOf(userId: number): HistoryEntry[] {
+    return [...this.explicitHistoryOf(userId), ...(this.optOutRows.get(userId) ?? [])].sort((a, b) => a.at - b.at);
+  }
+
+  /** Recorded changes of explicit membership, in time order (the order recorded at one moment). */
+  private explicitHistoryOf(userId: number): HistoryEntry[] {
+    return [...(this.histories.get(userId) ?? [])].sort((a, b) => a.at - b.at);
+  }
+
+  private live(slug: string, evenIfDeleting = false): Incarnation | undefined {
+    return this.incarnations.find((segment) => segment.slug === slug && segment.deletedAt === null && (evenIfDeleting || this.liveSlugs.has(slug)));
+  }
+
+  /** When each percentage included the user: from a change that takes their bucket in until one that does not, their opt-out or the deletion. */
+  private autoIntervalsOf(userId: number): AutoInterval[] {
+    const intervals: AutoInterval[] = [];
+    for (const segment of this.incarnations) {
+      const bucket = bucketOf(segment.seed, userId);
+      const optOut = segment.optOuts.get(userId);
+      let from: number | null = null;
+      for (const { at, percent } of segment.percents) {
+        if (optOut && at >= optOut.at) break;
+        const inside = percent !== null && bucket < percent * 100;
+        if (inside && from === null) from = at;
+        if (!inside && from !== null) {
+          intervals.push({ slug: segment.slug, from, to: at, reason: 'auto' });
+          from = null;
+        }
+      }
+      if (from === null) continue;
+      if (optOut) intervals.push({ slug: segment.slug, from, to: optOut.at, reason: optOut.reason });
+      else if (segment.deletedAt !== null) intervals.push({ slug: segment.slug, from, to: segment.deletedAt, reason: 'segment_deleted' });
+      else intervals.push({ slug: segment.slug, from, to: null, reason: 'auto' });
+    }
+    return intervals;
+  }
+
+  private inByPercentNow(userId: number, slug: string): boolean {
+    return this.autoIntervalsOf(userId).some((interval) => interval.slug === slug && interval.from <= this.now && interval.to === null);
   }
 
   /** A live segment's unexpired members, ordered by user id. */
@@ -141,10 +253,16 @@ export class MembershipModel {
     const added: string[] = [];
     const removed: string[] = [];
     for (const slug of remove) {
-      if (this.activeStay(userId, slug)) {
-        this.end(userId, slug, reason, this.now);
-        removed.push(slug);
+      const explicit = this.activeStay(userId, slug) !== undefined;
+      const auto = this.inByPercentNow(userId, slug);
+      if (explicit) this.end(userId, slug, reason, this.now);
+      // A removal from a segment with a percentage keeps the user out of it for good.
+      const segment = this.live(slug)!;
+      if ((explicit || auto) && this.percentOf(slug) !== null && !segment.optOuts.has(userId)) {
+        segment.optOuts.set(userId, { at: this.now, reason });
+        if (!explicit) this.optOutRows.set(userId, [...(this.optOutRows.get(userId) ?? []), { slug, operation: 'removed', reason, at: this.now }]);
       }
+      if (explicit || auto) removed.push(slug);
     }
     for (const { slug, expiry } of add) {
       const expiresAt = expiry === undefined ? undefined : 'permanent' in expiry ? null : this.now + expiry.ttlSeconds * 1000;
@@ -154,8 +272,10 @@ export class MembershipModel {
         if (expiresAt !== undefined && expiresAt !== endAt(stay, this.now)) stay.ends.push({ from: this.now, expiresAt });
         continue;
       }
+      const auto = this.inByPercentNow(userId, slug);
       this.start(userId, slug, reason, expiresAt ?? null);
-      added.push(slug);
+      if (!auto) added.push(slug); // in by percentage already: now explicitly, but nothing was added
+
     }
     return { added, removed };
   }

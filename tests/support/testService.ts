@@ -36,8 +36,11 @@ export interface TestService {
   /** Waits until the read model has applied every event appended so far. */
   /** Waits until the read model has applied every appended event (15 s unless told otherwise). */
   settle(options?: { timeoutMs?: number }): Promise<void>;
-  /** Row counts of every table: a failed request must leave them all as they were. */
-  snapshot(): Promise<Record<string, number>>;
+  /**
+   * Every row and column of every table in the test database, each table's rows in a fixed order:
+   * a failed request must leave them all as they were, in place as well as in number.
+   */
+  snapshot(): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
 
@@ -51,6 +54,20 @@ export function serviceParts(pool: DatabasePool, databaseUrl: string): Pick<Serv
     store: new PostgresEventStore(pool, { connectionString: databaseUrl }),
     reportStorage: testReportStorage(),
   };
+}
+
+const tableName = z.object({ name: z.string() });
+
+/** Each table of the database's own schema as its rows (JSON), sorted by their text: comparable with toEqual. */
+async function wholeTables(pool: DatabasePool): Promise<Record<string, unknown>> {
+  const names = await pool.anyFirst(sql.type(tableName)`
+    SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename`);
+  const tables: Record<string, unknown> = {};
+  for (const name of names) {
+    tables[name] = await pool.oneFirst(sql.type(z.object({ rows: z.array(z.unknown()) }))`
+      SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]'::jsonb) AS rows FROM ${sql.identifier([name])} t`);
+  }
+  return tables;
 }
 
 export async function startTestService(
@@ -134,14 +151,7 @@ export async function startTestService(
     settle,
     async snapshot() {
       await settle();
-      const counts = await db.pool.one(sql.type(z.record(z.number()))`
-        SELECT (SELECT count(*) FROM events) + ${recording?.appendedEvents ?? 0} AS events,
-               (SELECT count(*) FROM segments) AS segments,
-               (SELECT count(*) FROM memberships) AS memberships,
-               (SELECT count(*) FROM membership_audit) AS audit,
-               (SELECT count(*) FROM percentage_changes) AS percentage_changes,
-               (SELECT count(*) FROM auto_membership_opt_outs) AS opt_outs`);
-      return counts;
+      return { ...(await wholeTables(db.pool)), ...(recording ? { eventStoreDbEvents: recording.appendedEvents } : {}) };
     },
     async close() {
       await service.stop();

@@ -1,6 +1,7 @@
 // LISTEN for the events table's append notifications: a hint that wakes subscribers early.
-import { sleep } from '../../platform/sleep';
+import net from 'node:net';
 import { Client } from 'pg';
+import { sleep } from '../../platform/sleep';
 
 const CHANNEL = 'events_appended';
 
@@ -10,6 +11,12 @@ export class AppendListener {
   /** Each waiting subscriber's wake-up, removed when it wakes for any reason: nothing piles up while idle. */
   private readonly waiters = new Set<() => void>();
   private client: Client | undefined;
+  /**
+   * The socket of a connection being opened (at start or by a reconnect): close() must end it too,
+   * or it outlives the store. Destroyed rather than ended: a server that has not answered yet never
+   * completes the goodbye, and `end()` on a connecting client would wait for it forever.
+   */
+  private connecting: net.Socket | undefined;
   private reconnecting = false;
   private closed = false;
 
@@ -51,20 +58,30 @@ export class AppendListener {
     this.wakeAll();
     const client = this.client;
     this.client = undefined;
+    this.connecting?.destroy(); // its connect() then fails, and open() ends the client
+    this.connecting = undefined;
     await client?.end().catch(() => undefined);
   }
 
   private async open(): Promise<void> {
-    const client = new Client({ connectionString: this.connectionString });
+    const socket = new net.Socket();
+    const client = new Client({ connectionString: this.connectionString, stream: () => socket });
     client.on('notification', () => this.wakeAll());
     client.on('error', () => this.reconnectLater());
     client.on('end', () => this.reconnectLater());
+    this.connecting = socket;
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;
+    } finally {
+      if (this.connecting === socket) this.connecting = undefined;
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined); // closed while it connected
+      return;
     }
     this.client = client;
   }
