@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiToken } from '../config';
 import { registerAuth } from './auth';
 import { DEFAULT_REQUEST_TIMEOUT_MS, registerRateLimit, requestTimeoutOptions, type RateLimit } from './limits';
@@ -20,6 +20,7 @@ import { memberRoutes } from './routes/members';
 import { reportRoutes } from './routes/reports';
 import { segmentRoutes } from './routes/segments';
 import { userRoutes } from './routes/users';
+import { validatorCompiler } from './validation';
 
 export interface AppOptions {
   logger?: FastifyBaseLogger;

@@ -1,6 +1,7 @@
 // Request and response schemas shared by the routes; the OpenAPI document is generated from them.
 import { z } from 'zod';
 import type { ExpirySpec } from '../domain/decideUser';
+import { withFastParse } from './validation';
 
 export const MAX_USER_ID = Number.MAX_SAFE_INTEGER;
 
@@ -20,6 +21,16 @@ export const userIdParam = z
   .transform(Number)
   .refine((value) => value <= MAX_USER_ID, `at most ${MAX_USER_ID}`)
   .describe('User id: a positive integer up to 9007199254740991');
+
+const USER_ID_DIGITS = /^[1-9][0-9]{0,15}$/;
+
+/** `{ userId }` of a path: parsed without zod when valid (src/api/validation.ts), by zod when not, for its message. */
+export const userParams = withFastParse(z.object({ userId: userIdParam }), (data) => {
+  const userId = (data as { userId?: unknown } | null)?.userId;
+  if (typeof userId !== 'string' || !USER_ID_DIGITS.test(userId)) return undefined;
+  const value = Number(userId);
+  return value <= MAX_USER_ID ? { userId: value } : undefined;
+});
 
 export const timeSchema = z.string().datetime().describe('RFC 3339 time in UTC with milliseconds');
 

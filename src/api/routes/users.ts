@@ -19,7 +19,7 @@ import {
   momentParam,
   timeSchema,
   ttlSecondsSchema,
-  userIdParam,
+  userParams,
   userIdSchema,
   userSegmentSchema,
 } from '../schemas';
@@ -65,7 +65,6 @@ const updateBody = (clock: Clock) => z
     });
   });
 
-const userParams = z.object({ userId: userIdParam });
 
 // Unknown parameters are refused rather than ignored: a misspelt `at` must not silently answer
 // with the present.
