@@ -1,5 +1,6 @@
-// Drains the outbox the read model fills when a segment is deleted: each member's removal is
-// appended to that member's stream with reason `segment_deleted`, at the moment of deletion.
+// Works off the outbox the read model fills when a segment is deleted: each member's removal is
+// appended to that member's stream with reason `segment_deleted`, at the moment of deletion, and
+// the projector takes the row out of the outbox when it applies that removal.
 // Members who joined in a race with the deletion arrive here too, so nobody stays in a deleted segment.
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
@@ -13,7 +14,10 @@ const outboxRow = z.object({ user_id: z.number(), segment_id: z.string(), slug: 
 export interface SegmentDeletionSweep {
   /** Ask for a sweep soon (after a batch that may have filled the outbox). */
   wake(): void;
-  /** Sweeps until the outbox is empty; returns how many members were handled. */
+  /**
+   * Appends the removal of every member in the outbox; returns how many it appended. The rows leave
+   * the outbox as the projector applies those removals.
+   */
   sweepNow(): Promise<number>;
   start(): void;
   stop(): Promise<void>;
@@ -47,12 +51,25 @@ export function createSegmentDeletionSweep(deps: {
       type: 'RemoveDeletedSegmentMember',
       data: { userId: row.user_id, segmentId: row.segment_id, slug: row.slug, deletedAt: row.deleted_at.toISOString() },
     }));
-    await userCommands.applyToUsers(commands, { actor: 'segment-deletion', source: 'projector' });
-    await pool.query(sql.unsafe`
-      DELETE FROM segment_deletion_removals r
-      USING ${sql.unnest(chosen.map((row) => [row.user_id, row.segment_id]), ['int8', 'uuid'])} AS d(user_id, segment_id)
-      WHERE r.user_id = d.user_id AND r.segment_id = d.segment_id`);
-    return chosen.length;
+    const { decisions } = await userCommands.applyToUsers(commands, { actor: 'segment-deletion', source: 'projector' });
+    // A row whose removal went to a stream leaves the outbox when the projector applies that removal
+    // (readModelProjection.ts), so history shows it all along. A row that needed none goes now,
+    // unless its removal is in a stream and not yet in the audit (the audit still ends in an add).
+    const idle = chosen.filter((_, index) => decisions[index]!.length === 0);
+    if (idle.length > 0) {
+      await pool.query(sql.unsafe`
+        DELETE FROM segment_deletion_removals r
+        USING ${sql.unnest(idle.map((row) => [row.user_id, row.segment_id]), ['int8', 'uuid'])} AS d(user_id, segment_id)
+        WHERE r.user_id = d.user_id AND r.segment_id = d.segment_id
+          AND NOT EXISTS (
+            SELECT 1 FROM (
+              SELECT a.operation FROM membership_audit a
+              WHERE a.user_id = r.user_id AND a.segment_id = r.segment_id
+              ORDER BY a.at DESC, a.global_position DESC LIMIT 1
+            ) last WHERE last.operation = 'added')`);
+    }
+    // Rows appended for stay until projected: another round now would find only those.
+    return chosen.length - idle.length;
   }
 
   async function sweepAll(): Promise<number> {

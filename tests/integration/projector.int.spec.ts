@@ -17,6 +17,7 @@ import { systemClock } from '../../src/platform/clock';
 import type { Projection } from '../../src/projections/projection';
 import { createReadModelProjection, READ_MODEL_PROJECTION } from '../../src/projections/readModel/readModelProjection';
 import { ProjectionRunner, type RunnerLogger, type RunnerState } from '../../src/projections/runner';
+import { manualHistoryOf } from '../../src/queries/history';
 import { createSegmentDeletionSweep, type SegmentDeletionSweep } from '../../src/processes/segmentDeletionSweep';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
@@ -329,6 +330,31 @@ describe('segment deletion', () => {
     expect(await auditCount()).toBe(await membershipEventCount());
     // The other segment is untouched.
     expect(await membershipRows()).toEqual(['1001:AVITO_VOICE_MESSAGES', '1099:AVITO_VOICE_MESSAGES']);
+  });
+
+  it("history shows a deleted segment's removal all along: from the outbox, then from the audit", async () => {
+    const runner = startRunner();
+    await createSegment('AVITO_DISCOUNT_30');
+    await addUsers([1001], ['AVITO_DISCOUNT_30']);
+    await segments.deleteSegment('AVITO_DISCOUNT_30', meta);
+    await waitUntilProjected();
+    const removals = async () =>
+      (await manualHistoryOf(db.pool, 1001)).filter((entry) => entry.operation === 'removed').map((entry) => `${entry.slug} ${entry.reason}`);
+    expect(await removals()).toEqual(['AVITO_DISCOUNT_30 segment_deleted']);
+
+    // The sweep appends the removal while the projector is stopped: the removal is in the stream,
+    // not yet in the audit, and history still shows it (the outbox keeps its row until then).
+    await runner.stop();
+    expect(await sweepOf().sweepNow()).toBe(1);
+    expect((await membershipEventsOf(1001)).at(-1)?.type).toBe('MembershipRemoved');
+    expect({ outbox: await outboxCount(), removals: await removals() }).toEqual({ outbox: 1, removals: ['AVITO_DISCOUNT_30 segment_deleted'] });
+    // Another round appends nothing more and keeps the row.
+    expect(await sweepOf().sweepNow()).toBe(0);
+    expect(await outboxCount()).toBe(1);
+
+    startRunner();
+    await waitUntilProjected();
+    expect({ outbox: await outboxCount(), removals: await removals() }).toEqual({ outbox: 0, removals: ['AVITO_DISCOUNT_30 segment_deleted'] });
   });
 
   it('deleting AVITO_DISCOUNT_30 while 30 users are being added to it leaves none of them in it', async () => {

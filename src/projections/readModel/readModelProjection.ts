@@ -132,10 +132,15 @@ async function flush(tx: DatabaseTransactionConnection, run: MembershipRun, opti
   const finals = [...run.finals.values()];
   const removed = finals.filter((final) => !final.present);
   if (removed.length > 0) {
+    const pairs = sql.unnest(removed.map((final) => [final.userId, final.segmentId]), ['int8', 'uuid']);
     await tx.query(sql.unsafe`
-      DELETE FROM memberships m
-      USING ${sql.unnest(removed.map((final) => [final.userId, final.segmentId]), ['int8', 'uuid'])} AS r(user_id, segment_id)
+      DELETE FROM memberships m USING ${pairs} AS r(user_id, segment_id)
       WHERE m.user_id = r.user_id AND m.segment_id = r.segment_id`);
+    // A removal the deletion sweep appended leaves the outbox as it enters the audit: history,
+    // which shows the outbox's pending removals, never misses it in between.
+    await tx.query(sql.unsafe`
+      DELETE FROM segment_deletion_removals o USING ${pairs} AS r(user_id, segment_id)
+      WHERE o.user_id = r.user_id AND o.segment_id = r.segment_id`);
   }
 
   const present = finals.filter((final): final is Extract<Final, { present: true }> => final.present);
