@@ -13,7 +13,7 @@ import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import { applySchema, closePool, createDatabasePool } from '../../src/platform/database';
 import { appendAttempts, countAppendAttempts } from '../support/appendAttempts';
-import { auditAgainstEvents, lastPosition, membershipsFromEvents, membershipsInReadModel, waitUntilProjected } from '../support/eventLogCheck';
+import { expectReadModelToEqualLog, lastPosition } from '../support/eventLogCheck';
 import { startRestartablePostgres, type RestartablePostgres } from '../support/restartablePostgres';
 import { startServiceProcess, waitUntilReady, type ServiceProcess } from '../support/serviceProcess';
 
@@ -209,11 +209,7 @@ describe('a burst of writes through two API processes while both of them, the pr
     expect({ context, conflictsAfterRestart: conflicts > 0 }).toEqual({ context, conflictsAfterRestart: true });
 
     // The read model equals the log; the history lists every change; the new processes' views answer as the log says.
-    await waitUntilProjected(pool, 60_000);
-    const fromLog = await membershipsFromEvents(pool);
-    expect(await membershipsInReadModel(pool)).toEqual(fromLog);
-    const { events: changes, audit } = await auditAgainstEvents(pool);
-    expect(audit).toEqual(changes);
+    const fromLog = await expectReadModelToEqualLog(pool, 60_000);
     const position = await lastPosition(pool);
     for (const userId of USERS) {
       const expected = fromLog.filter((row) => row.startsWith(`${userId} `)).map((row) => row.split(' ')[2]).sort();

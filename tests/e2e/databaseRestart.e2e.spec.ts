@@ -10,7 +10,7 @@ import { Client } from 'pg';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { closePool, createDatabasePool } from '../../src/platform/database';
-import { auditAgainstEvents, lastPosition, membershipsFromEvents, membershipsInReadModel, waitUntilProjected } from '../support/eventLogCheck';
+import { expectReadModelToEqualLog, lastPosition } from '../support/eventLogCheck';
 import { startRestartablePostgres, type RestartablePostgres } from '../support/restartablePostgres';
 import { startServiceProcess, waitUntilReady, type ServiceProcess } from '../support/serviceProcess';
 import { startTestService, type TestService } from '../support/testService';
@@ -164,11 +164,7 @@ describe('the database stops and starts again under a running service', () => {
       expect(events.every((event) => writes.some((write) => write.requestId === event.request_id))).toBe(true);
 
       // The projector caught up: the read model and the audit equal the log.
-      await waitUntilProjected(pool);
-      const fromLog = await membershipsFromEvents(pool);
-      expect(await membershipsInReadModel(pool)).toEqual(fromLog);
-      const { events: changes, audit } = await auditAgainstEvents(pool);
-      expect(audit).toEqual(changes);
+      const fromLog = await expectReadModelToEqualLog(pool);
 
       // The in-memory view follows the log again: it reaches the last position and answers as the log says.
       const position = await lastPosition(pool);

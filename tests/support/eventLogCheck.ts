@@ -80,3 +80,16 @@ export async function waitUntilProjected(db: CommonQueryMethods, timeoutMs = 20_
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/**
+ * Once the projector has applied the whole log: the read model's memberships and the audit equal
+ * what the log says. Answers the log's memberships ("user segment slug" rows).
+ */
+export async function expectReadModelToEqualLog(db: CommonQueryMethods, timeoutMs?: number): Promise<string[]> {
+  await waitUntilProjected(db, timeoutMs);
+  const fromLog = await membershipsFromEvents(db);
+  expect(await membershipsInReadModel(db)).toEqual(fromLog);
+  const { events, audit } = await auditAgainstEvents(db);
+  expect(audit).toEqual(events);
+  return fromLog;
+}
