@@ -7,24 +7,13 @@
 // so its reads of a user's segments do not wait for the replica.
 import { Client } from 'pg';
 import { postgresBinDir, startStreamingReplica, type StreamingReplica } from '../support/streamingReplica';
-import { startServiceProcess, waitUntilReady, type ServiceProcess } from '../support/serviceProcess';
+import { callService, startServiceProcess, waitUntilReady, type ServiceAnswer, type ServiceProcess } from '../support/serviceProcess';
 
-interface Answer {
-  status: number;
-  type: string | null;
-  /** X-Position, which every write answers with. */
-  xPosition: string | null;
-  body: Record<string, unknown> & { segments?: Array<{ slug: string }>; entries?: Array<{ slug: string; operation: string }>; position?: string };
-}
+type AnswerBody = Record<string, unknown> & { segments?: Array<{ slug: string }>; entries?: Array<{ slug: string; operation: string }>; position?: string };
+type Answer = ServiceAnswer<AnswerBody>;
 
-async function call(service: ServiceProcess, method: string, route: string, options: { body?: unknown; minPosition?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  if (options.minPosition) headers['x-min-position'] = options.minPosition;
-  const response = await fetch(`${service.url}${route}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-  const text = await response.text();
-  return { status: response.status, type: response.headers.get('content-type'), xPosition: response.headers.get('x-position'), body: (text ? JSON.parse(text) : {}) as Answer['body'] };
-}
+const call = (service: ServiceProcess, method: string, route: string, options?: { body?: unknown; minPosition?: string }) =>
+  callService<AnswerBody>(service, method, route, options);
 
 const slugs = (answer: Answer) => (answer.body.segments ?? []).map((segment) => segment.slug);
 /** The history of the manual segments (the percentage segment of the first test left its own entries). */
@@ -145,7 +134,7 @@ describeWithReplica('api processes reading from a streaming replica (PostgreSQL 
       expect(Date.now() - started).toBeGreaterThanOrEqual(4_900);
       for (const answer of [segments, history]) {
         expect(answer.status).toBe(504);
-        expect(answer.type).toMatch(/^application\/problem\+json/);
+        expect(answer.contentType).toMatch(/^application\/problem\+json/);
         expect(answer.body.type).toMatch(/position-not-reached$/);
       }
       // The in-memory view follows the event store on the primary: it has the write already.
@@ -179,7 +168,7 @@ describeWithReplica('api processes reading from a streaming replica (PostgreSQL 
         expect([ready.status, ready.replica]).toEqual([503, { name: 'read replica', ok: false, detail: 'does not answer' }]);
       }
       const history = await call(tables, 'GET', '/users/500/history');
-      expect([history.status, history.type]).toEqual([503, expect.stringMatching(/^application\/problem\+json/)]);
+      expect([history.status, history.contentType]).toEqual([503, expect.stringMatching(/^application\/problem\+json/)]);
       // The in-memory view needs no replica to answer a user's segments.
       expect(slugs(await call(memory, 'GET', '/users/500/segments'))).toEqual(['R_ONE', 'R_TWO']);
     } finally {

@@ -6,22 +6,13 @@
 import { sql } from 'slonik';
 import { isInPercentage } from '../../src/domain/percentage';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { startServiceProcess, waitUntilReady, type ServiceProcess } from '../support/serviceProcess';
+import { callService, startServiceProcess, waitUntilReady, type ServiceAnswer, type ServiceProcess } from '../support/serviceProcess';
 
-interface Answer {
-  status: number;
-  position: string | null;
-  body: { segments?: Array<{ slug: string; source: string; expiresAt: string | null }> } & Record<string, unknown>;
-}
+type AnswerBody = { segments?: Array<{ slug: string; source: string; expiresAt: string | null }> } & Record<string, unknown>;
+type Answer = ServiceAnswer<AnswerBody>;
 
-async function call(service: ServiceProcess, method: string, route: string, options: { body?: unknown; minPosition?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  if (options.minPosition) headers['x-min-position'] = options.minPosition;
-  const response = await fetch(`${service.url}${route}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-  const text = await response.text();
-  return { status: response.status, position: response.headers.get('x-position'), body: (text ? JSON.parse(text) : {}) as Answer['body'] };
-}
+const call = (service: ServiceProcess, method: string, route: string, options?: { body?: unknown; minPosition?: string }) =>
+  callService<AnswerBody>(service, method, route, options);
 
 const slugsOf = (answer: Answer) => (answer.body.segments ?? []).map((segment) => `${segment.slug}:${segment.source}`);
 
@@ -58,7 +49,7 @@ describe('in-memory views in two API processes beside a projector process', () =
         before.includes('X_MANUAL:manual') ? { remove: ['X_MANUAL'], add: [{ slug: 'X_OTHER', ttlSeconds: 3_600 }] } : { add: ['X_MANUAL'] };
       const write = await call(writer, 'POST', `/users/${userId}/segments`, { body: change });
       expect(write.status).toBe(200);
-      const read = await call(reader, 'GET', `/users/${userId}/segments`, { minPosition: write.position! });
+      const read = await call(reader, 'GET', `/users/${userId}/segments`, { minPosition: write.xPosition! });
       expect(read.status).toBe(200);
       expect(slugsOf(read)).toEqual(slugsOf(write));
     }
@@ -75,19 +66,19 @@ describe('in-memory views in two API processes beside a projector process', () =
       SELECT data->>'rolloutSeed' FROM events WHERE stream_id = 'segment-X_PERCENT' AND type = 'SegmentCreated'`)) as string;
     const raisedIn = inBucket.find((userId) => !isInPercentage(seed, 20, userId) && isInPercentage(seed, 60, userId))!;
     expect(raisedIn).toBeDefined();
-    const afterRaise = await call(b, 'GET', `/users/${raisedIn}/segments`, { minPosition: raised.position! });
+    const afterRaise = await call(b, 'GET', `/users/${raisedIn}/segments`, { minPosition: raised.xPosition! });
     expect(slugsOf(afterRaise)).toEqual(['X_PERCENT:auto']);
 
     const removed = await call(b, 'DELETE', '/segments/X_PERCENT');
     expect(removed.status).toBeLessThan(300);
-    const afterDelete = await call(a, 'GET', `/users/${raisedIn}/segments`, { minPosition: removed.position! });
+    const afterDelete = await call(a, 'GET', `/users/${raisedIn}/segments`, { minPosition: removed.xPosition! });
     expect(slugsOf(afterDelete)).toEqual([]);
   }, 30_000);
 
   it('a process started later is ready only with everything the read model held when it started', async () => {
     const write = await call(a, 'POST', '/users/9001/segments', { body: { add: ['X_MANUAL'] } });
     // Wait until the projector has applied the write: from then on a new process must know it.
-    expect((await call(a, 'GET', '/segments/X_MANUAL/members', { minPosition: write.position! })).status).toBe(200);
+    expect((await call(a, 'GET', '/segments/X_MANUAL/members', { minPosition: write.xPosition! })).status).toBe(200);
     const late = await startServiceProcess({ DATABASE_URL: db.url, ROLES: 'api', READ_VIEW: 'memory' });
     processes.push(late);
     await waitUntilReady(late);

@@ -53,3 +53,32 @@ export async function waitUntilReady(service: ServiceProcess, deadlineMs = 60_00
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+export interface ServiceAnswer<Body> {
+  status: number;
+  contentType: string | null;
+  /** X-Position, which every write answers with. */
+  xPosition: string | null;
+  /** The JSON answer; {} for an empty one. */
+  body: Body;
+}
+
+/** One request to a service process over its socket, with an optional X-Min-Position. */
+export async function callService<Body = Record<string, unknown>>(
+  service: ServiceProcess,
+  method: string,
+  route: string,
+  options: { body?: unknown; minPosition?: string } = {},
+): Promise<ServiceAnswer<Body>> {
+  const headers: Record<string, string> = {};
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  if (options.minPosition) headers['x-min-position'] = options.minPosition;
+  const response = await fetch(`${service.url}${route}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  const text = await response.text();
+  return {
+    status: response.status,
+    contentType: response.headers.get('content-type'),
+    xPosition: response.headers.get('x-position'),
+    body: (text ? JSON.parse(text) : {}) as Body,
+  };
+}
