@@ -1,7 +1,6 @@
 // The two list-valued variables of the environment, ROLES and API_TOKENS, part of config.ts's schema.
 import { z } from 'zod';
-
-const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+import { emptyAsUndefined } from './emptyAsUndefined';
 
 export const ROLE_NAMES = ['api', 'projector', 'timer'] as const;
 export type Role = (typeof ROLE_NAMES)[number];
@@ -12,7 +11,6 @@ export interface ApiToken {
   token: string;
   scope: Scope;
 }
-
 
 export const roles = z.preprocess(
   emptyAsUndefined,

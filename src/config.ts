@@ -4,6 +4,7 @@ import { validate as isCronExpression } from 'node-cron';
 import { z } from 'zod';
 import { apiTokens, roles, type ApiToken, type Role } from './accessConfig';
 import { checkLimitVariables, httpLimitsOf, LIMIT_VARIABLES, type HttpLimits } from './limitsConfig';
+import { emptyAsUndefined } from './emptyAsUndefined';
 
 export type { ApiToken, Role, Scope } from './accessConfig';
 
@@ -13,7 +14,6 @@ export const DEFAULT_TTL_SWEEP_SCHEDULE = '*/5 * * * * *';
 export const DEFAULT_REPORT_URL_EXPIRY_SECONDS = 86_400;
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
-const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 
 const postgresUrl = z
   .string()

@@ -1,7 +1,6 @@
 // The environment variables of the HTTP limits (README, "Configuration"), part of config.ts's schema.
 import { z } from 'zod';
-
-const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+import { emptyAsUndefined } from './emptyAsUndefined';
 
 export const LIMIT_VARIABLES = {
   RATE_LIMIT_PER_SECOND: z.preprocess(emptyAsUndefined, z.coerce.number().positive().max(1_000_000).optional()),
