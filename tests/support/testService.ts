@@ -24,6 +24,7 @@ import {
   newStreamPrefix,
   serviceEventStore,
 } from './eventStores';
+import { dumpState } from './stateDump';
 
 export interface TestService {
   service: Service;
@@ -54,20 +55,6 @@ export function serviceParts(pool: DatabasePool, databaseUrl: string): Pick<Serv
     store: new PostgresEventStore(pool, { connectionString: databaseUrl }),
     reportStorage: testReportStorage(),
   };
-}
-
-const tableName = z.object({ name: z.string() });
-
-/** Each table of the database's own schema as its rows (JSON), sorted by their text: comparable with toEqual. */
-async function wholeTables(pool: DatabasePool): Promise<Record<string, unknown>> {
-  const names = await pool.anyFirst(sql.type(tableName)`
-    SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename`);
-  const tables: Record<string, unknown> = {};
-  for (const name of names) {
-    tables[name] = await pool.oneFirst(sql.type(z.object({ rows: z.array(z.unknown()) }))`
-      SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]'::jsonb) AS rows FROM ${sql.identifier([name])} t`);
-  }
-  return tables;
 }
 
 export async function startTestService(
@@ -151,7 +138,7 @@ export async function startTestService(
     settle,
     async snapshot() {
       await settle();
-      return { ...(await wholeTables(db.pool)), ...(recording ? { eventStoreDbEvents: recording.appendedEvents } : {}) };
+      return { ...(await dumpState(db.pool)), ...(recording ? { eventStoreDbEvents: recording.appendedEvents } : {}) };
     },
     async close() {
       await service.stop();
