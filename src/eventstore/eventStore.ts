@@ -85,7 +85,11 @@ export interface EventStore {
    * of the stream's state reads only what came after it).
    */
   readStreams(streams: readonly string[], options?: ReadStreamsOptions): Promise<Map<string, RecordedEvent[]>>;
-  /** Up to `limit` events after `from` in global order; never skips an event committed later. */
+  /**
+   * Up to `limit` events after `from` in global order; never skips an event committed later. A
+   * page shorter than `limit` holds every event committed before the call (the PostgreSQL store
+   * waits for a running transaction that committed events wait behind).
+   */
   readAll(options: { from?: Position; limit: number }): Promise<RecordedEvent[]>;
   /**
    * Batches of events after `from` in global order, as they are appended, until the signal aborts.

@@ -148,9 +148,8 @@ describe('PostgreSQL event store', () => {
   });
 
   it('a reader and a subscriber do not pass an event whose transaction is still open, and see it once it commits', async () => {
-    // From the newest event stored so far, read from the table: reading the log to its end would
-    // stop early at a transaction another test file holds open on the same server (the horizon is
-    // server-wide), and the subscriber would then deliver this file's earlier events too.
+    // From the newest event stored so far, read from the table: the reader and the subscriber
+    // then see only what this test appends.
     const newest = await db.pool.maybeOne(sql.type(z.object({ commit: z.string(), prepare: z.string() }))`
       SELECT transaction_id::text AS commit, global_position::text AS prepare FROM events
       ORDER BY transaction_id DESC, global_position DESC LIMIT 1`);
@@ -172,11 +171,16 @@ describe('PostgreSQL event store', () => {
         [randomUUID()],
       );
       await store.append('late-y', [event('Early')], 'no_stream');
+      // A reader paging to the end waits: a short page must not end before a committed event.
+      let read: string[] | undefined;
+      const reading = store.readAll({ from, limit: 100 }).then((events) => (read = events.map((recorded) => recorded.type)));
       await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(await store.readAll({ from, limit: 100 })).toEqual([]);
+      expect(read).toBeUndefined();
       expect(delivered).toEqual([]);
 
       await late.query('COMMIT');
+      await reading;
+      expect(read).toEqual(['Late', 'Early']);
       const deadline = Date.now() + 10_000;
       while (delivered.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       expect((await store.readAll({ from, limit: 100 })).map((recorded) => recorded.type)).toEqual(['Late', 'Early']);
@@ -186,6 +190,47 @@ describe('PostgreSQL event store', () => {
       controller.abort();
       await subscription;
       await late.end();
+    }
+  });
+
+  it('a transaction held open in another database of the server holds neither a reader nor a subscriber back', async () => {
+    const newest = await db.pool.maybeOne(sql.type(z.object({ commit: z.string(), prepare: z.string() }))`
+      SELECT transaction_id::text AS commit, global_position::text AS prepare FROM events
+      ORDER BY transaction_id DESC, global_position DESC LIMIT 1`);
+    const from: Position | undefined = newest ? { commit: BigInt(newest.commit), prepare: BigInt(newest.prepare) } : undefined;
+    const other = await createTestDatabase({ poolSize: 1 });
+    const elsewhere = new Client({ connectionString: other.url });
+    await elsewhere.connect();
+    const controller = new AbortController();
+    const delivered: string[] = [];
+    let subscription: Promise<void> | undefined;
+    try {
+      // Another service's append on the same server, its transaction still open: an older
+      // transaction id than the append below, which the server-wide horizon would wait for.
+      await elsewhere.query('BEGIN');
+      await elsewhere.query(
+        `INSERT INTO events (event_id, stream_id, stream_position, type, data, metadata) VALUES ($1, 'other-x', 0, 'Elsewhere', '{}', '{}')`,
+        [randomUUID()],
+      );
+      await store.append('here-y', [event('Here')], 'no_stream');
+      let timer: NodeJS.Timeout | undefined;
+      const stillWaiting = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), 5_000)));
+      const read = await Promise.race([store.readAll({ from, limit: 100 }), stillWaiting]).finally(() => clearTimeout(timer));
+      expect(read === 'still waiting' ? read : read.map((recorded) => recorded.type)).toEqual(['Here']);
+
+      subscription = (async () => {
+        for await (const batch of store.subscribeToAll({ from, batchSize: 10, signal: controller.signal })) {
+          delivered.push(...batch.map((recorded) => recorded.type));
+        }
+      })();
+      const deadline = Date.now() + 5_000;
+      while (delivered.length < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(delivered).toEqual(['Here']);
+    } finally {
+      controller.abort();
+      await subscription;
+      await elsewhere.end();
+      await other.drop();
     }
   });
 

@@ -4,6 +4,7 @@ import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import { createReadPool } from '../../platform/database';
 import { Limiter } from '../../platform/limiter';
+import { sleep } from '../../platform/sleep';
 import { isConnectionError, uniqueViolationConstraint } from '../../platform/pgErrors';
 import {
   EventStoreUnavailableError,
@@ -110,8 +111,17 @@ export class PostgresEventStore implements EventStore {
     return result;
   }
 
+  /**
+   * While committed events wait behind a transaction still running, a short page would look like
+   * the end of the log to a reader that pages through it (an audit replay, a report): wait with
+   * them instead, looking again after 2, 4, 8 and then every 10 ms.
+   */
   async readAll(options: { from?: Position; limit: number }): Promise<RecordedEvent[]> {
-    return (await this.readAllBehindHorizon(options)).events;
+    for (let polls = 1; ; polls++) {
+      const read = await this.readAllBehindHorizon(options);
+      if (read.events.length === options.limit || !read.heldBack) return read.events;
+      await sleep(Math.min(2 ** polls, HELD_BACK_POLL_MS));
+    }
   }
 
   /**

@@ -5,11 +5,11 @@ import { RECORDED_PG_COLUMNS } from './eventRows';
 // The subscribers' read of the global order (projector, read views): named, so planned once per connection, like the commands' statements.
 // ORDER BY names the table's columns: the output's global_position is a float8 copy.
 export const READ_ALL = {
-  name: 'events_read_all_v4',
+  name: 'events_read_all_v5',
   // The LEFT JOIN keeps one row when no event is visible yet, to carry `held_back`: whether
   // committed events wait behind a transaction still running (see subscribeToAll).
   text: `
-    WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+    WITH horizon AS MATERIALIZED (SELECT events_horizon() AS xmin)
     -- The newest visible event (one step of a backward index scan) tells whether any committed
     -- event waits at or past the horizon; an EXISTS over a range was planned as a scan of the table.
     SELECT e.*, coalesce((SELECT max(transaction_id) FROM events) >= (SELECT xmin FROM horizon), false) AS held_back

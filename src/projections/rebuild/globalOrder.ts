@@ -28,7 +28,7 @@ export function globalOrderOf(store: EventStore): ReadGlobalOrder {
   return async (from = START_POSITION, limit) => {
     // Untyped on purpose: a schema check per row would cost more than the rest of the read.
     const rows = (await table.pool.any(sql.unsafe`
-      WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+      WITH horizon AS MATERIALIZED (SELECT events_horizon() AS xmin)
       SELECT event_id::text, stream_id, stream_position, transaction_id::text AS commit_position, global_position,
              type, data, created_at
       FROM events

@@ -2,8 +2,11 @@
 // being read: PostgreSQL sends the next rows while the last ones are applied.
 import type { Position } from '../../eventstore/eventStore';
 import type { ProjectedEvent } from '../projection';
-import { comparePositions } from '../../eventstore/position';
+import { comparePositions, START_POSITION } from '../../eventstore/position';
+import { sleep } from '../../platform/sleep';
 import type { ReadGlobalOrder } from './globalOrder';
+
+const HELD_BACK_PAUSE_MS = 10;
 
 export interface ReplayOptions {
   read: ReadGlobalOrder;
@@ -26,15 +29,20 @@ export async function replay(options: ReplayOptions): Promise<Position | undefin
   let reading: Promise<ProjectedEvent[]> | undefined = readBatch(position, batchSize);
   try {
     while (reading) {
-      const read = await reading;
+      const read: ProjectedEvent[] = await reading;
       reading = undefined;
       signal?.throwIfAborted();
       const until = options.until ? await options.until() : undefined;
       const batch = until ? read.filter((event) => comparePositions(event.position, until) <= 0) : read;
-      if (batch.length === 0) break;
-      position = batch[batch.length - 1]!.position;
+      if (batch.length > 0) position = batch[batch.length - 1]!.position;
       if (read.length === batchSize && batch.length === read.length) reading = readBatch(position, batchSize);
-      await options.apply(batch, position);
+      // A short read before the bound: the bound's events are committed, some still behind the
+      // horizon of a transaction running in the meantime. Stopping here would leave them out.
+      else if (until && comparePositions(position ?? START_POSITION, until) < 0) {
+        const after: Position | undefined = position;
+        reading = sleep(HELD_BACK_PAUSE_MS, signal).then(() => readBatch(after, batchSize));
+      }
+      if (batch.length > 0) await options.apply(batch, position!);
     }
   } finally {
     // A read ahead nobody waits for any more must not end as an unhandled rejection.
