@@ -12,5 +12,5 @@ export {
   type UserSegmentsChange,
 } from './segmentsClient';
 export { SegmentsProblem, type ProblemDocument, type ProblemFieldError } from './problem';
-export { DEFAULT_RETRY_POLICY, backoffDelayMs, mayRetry, type RetryPolicy } from './retry';
+export { DEFAULT_RETRY_POLICY, backoffDelayMs, mayRetry, retryAfterMs, type RetryPolicy } from './retry';
 export type { paths } from './api.generated';

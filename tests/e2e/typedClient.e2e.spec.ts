@@ -202,3 +202,42 @@ describe('the typed client while the database does not answer', () => {
     expect(recorder.sent).toHaveLength(1);
   });
 });
+
+describe('the typed client against a service with a rate limit', () => {
+  let t: TestService;
+  let baseUrl: string;
+
+  beforeAll(async () => {
+    // A request every 2 s, bursts of 2: a third call within 2 s is refused for 1 or 2 s.
+    t = await startTestService({ rateLimit: { perSecond: 0.5, burst: 2 } });
+    baseUrl = await t.service.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(() => t.close());
+
+  it('a write refused with 429 /problems/rate-limited is sent again after its Retry-After, with the same request id, and applied once', async () => {
+    const recorder = recordingFetch();
+    const client = createSegmentsClient({ baseUrl, fetch: recorder.fetch });
+    await client.createSegment({ slug: 'AVITO_VOICE_MESSAGES' });
+    await client.userSegments(1000);
+    const started = Date.now();
+    const write = await client.changeUserSegments(1000, { add: ['AVITO_VOICE_MESSAGES'] });
+    const waited = Date.now() - started;
+    expect(recorder.sent.map(({ method, status }) => `${method} ${status}`)).toEqual(['POST 201', 'GET 200', 'POST 429', 'POST 200']);
+    expect(recorder.sent[2]!.requestId).toBe(recorder.sent[3]!.requestId);
+    expect(waited).toBeGreaterThanOrEqual(950); // Retry-After: 1 or 2
+    expect(write).toMatchObject({ added: ['AVITO_VOICE_MESSAGES'], version: 1 });
+    expect((await client.userSegments(1000, { consistent: true })).segments.map(({ slug }) => slug)).toEqual(['AVITO_VOICE_MESSAGES']);
+  });
+
+  it('a 429 asking for a longer wait than the policy allows is thrown at once', async () => {
+    const recorder = recordingFetch();
+    const client = createSegmentsClient({ baseUrl, fetch: recorder.fetch, retry: { maxRetryAfterMs: 500 } });
+    // The service's Retry-After is at least 1 s; whatever the bucket holds, a few calls reach it.
+    let refused: unknown;
+    for (let call = 0; call < 5 && refused === undefined; call++) refused = await client.userSegments(1000).then(() => undefined, (error: unknown) => error);
+    expect(refused).toBeInstanceOf(SegmentsProblem);
+    expect(refused).toMatchObject({ status: 429, type: '/problems/rate-limited' });
+    expect(recorder.sent.filter(({ status }) => status === 429)).toHaveLength(1);
+    expect(recorder.sent.at(-1)!.status).toBe(429);
+  });
+});

@@ -1,6 +1,6 @@
 // The typed client's decisions that need no server: which answers it sends again, how long it
 // waits before doing so, and which write position a consistent read sends.
-import { backoffDelayMs, DEFAULT_RETRY_POLICY, mayRetry } from '../../client/src';
+import { backoffDelayMs, DEFAULT_RETRY_POLICY, mayRetry, retryAfterMs } from '../../client/src';
 import { LastWritePosition } from '../../client/src/lastWritePosition';
 
 describe('which answers the client sends again', () => {
@@ -22,8 +22,29 @@ describe('which answers the client sends again', () => {
     }
   });
 
+  it('a 429 is sent again to a read, a DELETE or a PUT, and to a POST or PATCH only when the service refused it over its rate limit', () => {
+    for (const method of ['GET', 'HEAD', 'DELETE', 'PUT']) expect(mayRetry(method, 429, undefined)).toBe(true);
+    for (const method of ['POST', 'PATCH']) {
+      expect(mayRetry(method, 429, '/problems/rate-limited')).toBe(true);
+      // A proxy's own limit, or a problem this client does not know: the change may be applied.
+      expect(mayRetry(method, 429, undefined)).toBe(false);
+      expect(mayRetry(method, 429, '/problems/unavailable')).toBe(false);
+    }
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    const now = Date.parse('2026-12-02T10:00:00Z');
+    expect(retryAfterMs('2', now)).toBe(2_000);
+    expect(retryAfterMs(' 0 ', now)).toBe(0);
+    expect(retryAfterMs('Wed, 02 Dec 2026 10:00:03 GMT', now)).toBe(3_000);
+    expect(retryAfterMs('Wed, 02 Dec 2026 09:59:00 GMT', now)).toBe(0);
+    expect(retryAfterMs(null, now)).toBeUndefined();
+    expect(retryAfterMs('soon', now)).toBeUndefined();
+    expect(retryAfterMs('-1', now)).toBeUndefined();
+  });
+
   it('no other status is sent again, not even to a read', () => {
-    for (const status of [200, 400, 401, 404, 409, 413, 422, 429, 500, 502, 504]) {
+    for (const status of [200, 400, 401, 404, 409, 413, 422, 500, 502, 504]) {
       expect(mayRetry('GET', status, undefined)).toBe(false);
       expect(mayRetry('POST', status, '/problems/unavailable')).toBe(false);
     }
