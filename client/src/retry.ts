@@ -18,11 +18,12 @@ const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 /**
  * The 503s with which the service says it applied nothing (src/api/problems.ts and
  * src/domain/errors.ts): the database or event store did not answer before anything was decided,
- * a statement timed out and its transaction rolled back, or the change gave up on contention.
+ * a statement timed out or was cancelled for a conflict and its transaction rolled back, or the
+ * change gave up on contention.
  * (A bulk change on EventStoreDB may have applied some users; sending it again completes it,
  * because adding a membership a user has or removing one they lack changes nothing.)
  */
-const NOTHING_APPLIED = new Set(['/problems/unavailable', '/problems/timeout', '/problems/contention']);
+const NOTHING_APPLIED = new Set(['/problems/unavailable', '/problems/timeout', '/problems/contention', '/problems/cancelled']);
 
 /** The service's refusal over the rate limit (src/api/limits.ts): given before the request is handled. */
 const RATE_LIMITED = '/problems/rate-limited';

@@ -4,7 +4,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { StatementTimeoutError } from 'slonik';
 import type { ZodIssue } from 'zod';
 import { DomainError } from '../domain/errors';
-import { isUnavailable } from '../platform/pgErrors';
+import { isCancelledByConflict, isUnavailable } from '../platform/pgErrors';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -88,6 +88,14 @@ export function problemFor(error: unknown, request: FastifyRequest): Problem {
   }
   if (isUnavailable(error)) {
     return { type: problemType('unavailable'), title: 'Service unavailable', status: 503, detail: 'the database or the event store does not answer; retry later' };
+  }
+  if (isCancelledByConflict(error)) {
+    return {
+      type: problemType('cancelled'),
+      title: 'Cancelled by a conflict',
+      status: 503,
+      detail: 'the database cancelled the statement for a conflict (a concurrent transaction, or a replica applying a change the read needed); nothing was changed, retry',
+    };
   }
   if (error instanceof StatementTimeoutError) {
     return { type: problemType('timeout'), title: 'Timed out', status: 503, detail: 'the database did not answer in time; retry later' };

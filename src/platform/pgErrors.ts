@@ -58,6 +58,17 @@ export function isConnectionError(error: unknown): boolean {
   return false;
 }
 
+// PostgreSQL cancelled the statement for a conflict and rolled its transaction back: a
+// serialization failure (on a hot standby also "conflict with recovery": the replica had to apply
+// a change a running read still needed) or a deadlock. The same request may well pass next time.
+const CONFLICT_CODES = new Set(['40001', '40P01']);
+
+/** True when the error is PostgreSQL cancelling a statement for a conflict (SQLSTATE 40001, 40P01). */
+export function isCancelledByConflict(error: unknown): boolean {
+  for (const link of errorChain(error)) if (typeof link.code === 'string' && CONFLICT_CODES.has(link.code)) return true;
+  return false;
+}
+
 /** The database or the event store did not answer: a 503 to callers, a reason to stop a round. */
 export function isUnavailable(error: unknown): boolean {
   return error instanceof EventStoreUnavailableError || isConnectionError(error);

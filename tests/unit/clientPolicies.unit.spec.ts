@@ -16,6 +16,7 @@ describe('which answers the client sends again', () => {
       expect(mayRetry(method, 503, '/problems/unavailable')).toBe(true);
       expect(mayRetry(method, 503, '/problems/timeout')).toBe(true);
       expect(mayRetry(method, 503, '/problems/contention')).toBe(true);
+      expect(mayRetry(method, 503, '/problems/cancelled')).toBe(true);
       // A proxy's error page, or a problem type this client does not know: the change may be applied.
       expect(mayRetry(method, 503, undefined)).toBe(false);
       expect(mayRetry(method, 503, '/problems/not-ready')).toBe(false);
