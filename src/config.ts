@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { apiTokens, roles, type ApiToken, type Role } from './accessConfig';
 import { checkLimitVariables, httpLimitsOf, LIMIT_VARIABLES, type HttpLimits } from './limitsConfig';
 import { emptyAsUndefined } from './emptyAsUndefined';
+import { PROJECTOR_SESSION_TIMEOUT_MS } from './projections/runner';
 
 export type { ApiToken, Role, Scope } from './accessConfig';
 
@@ -26,6 +27,7 @@ const environmentSchema = z
     HOST: z.preprocess(emptyAsUndefined, z.string().min(1).default('127.0.0.1')),
     HEALTH_PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).optional()),
     PROJECTION_STALL_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(86_400).default(60)),
+    PROJECTOR_SESSION_TIMEOUT_SECONDS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(2).max(3_600).default(PROJECTOR_SESSION_TIMEOUT_MS / 1_000)),
     DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
     READ_DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
     DATA_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default('./.data')),
@@ -124,6 +126,8 @@ export interface Config extends HttpLimits {
   healthPort: number | undefined;
   /** Readiness of a process that does not run the projector fails after the projection stalls this long. */
   projectionStallSeconds: number;
+  /** The server ends the active projector's session after this long without a word from it. */
+  projectorSessionTimeoutSeconds: number;
   databaseUrl: string | undefined;
   readDatabaseUrl: string | undefined;
   dataDir: string;
@@ -167,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     healthPort: e.HEALTH_PORT,
     projectionStallSeconds: e.PROJECTION_STALL_SECONDS,
+    projectorSessionTimeoutSeconds: e.PROJECTOR_SESSION_TIMEOUT_SECONDS,
     databaseUrl: e.DATABASE_URL,
     readDatabaseUrl: e.READ_DATABASE_URL,
     dataDir: path.resolve(e.DATA_DIR),

@@ -133,6 +133,7 @@ async function main(config: Config): Promise<void> {
       reportUrlExpirySeconds: config.reportUrlExpirySeconds,
       ttlSweepSchedule: config.ttlSweepSchedule,
       projectionStallMs: config.projectionStallSeconds * 1000,
+      projectorSessionTimeoutMs: config.projectorSessionTimeoutSeconds * 1000,
     });
     service.start();
     // Every process answers its probes and scrapes; one without the api role only those.

@@ -63,7 +63,8 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   // The projector wakes the deletion sweep after each batch: the batch may have filled its outbox.
   const onBatchCommitted = () => sweep?.wake();
   const projection = createReadModelProjection();
-  const runner = sweep && new ProjectionRunner({ pool, store, projection, logger, batchSize: options.batchSize, onBatchCommitted });
+  const runner =
+    sweep && new ProjectionRunner({ pool, store, projection, logger, batchSize: options.batchSize, onBatchCommitted, sessionTimeoutMs: options.projectorSessionTimeoutMs });
   const readView = roles.has('api') && options.readView !== 'database' ? createReadView({ pool, readPool: reads.readPool, store, logger }) : undefined;
   const waitForReadModel = createReadModelWaiter(reads.pool, READ_MODEL_PROJECTION, runner);
   const timer = roles.has('timer')

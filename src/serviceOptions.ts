@@ -35,6 +35,8 @@ export interface ServiceOptions {
   requestTimeoutMs?: number;
   /** Events per projection batch. */
   batchSize?: number;
+  /** The server ends the active projector's session after this long (ms) without a word from it; 10 s when absent. */
+  projectorSessionTimeoutMs?: number;
   /** How long report links work; 24 h when absent. */
   reportUrlExpirySeconds?: number;
   /** node-cron expression of the membership expiry timer (the `timer` role); every 5 s by default. */

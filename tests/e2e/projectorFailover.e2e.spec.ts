@@ -11,7 +11,6 @@ import { z } from 'zod';
 import { PostgresEventStore } from '../../src/eventstore/postgres/postgresEventStore';
 import { freePort } from '../../src/platform/embeddedPostgres';
 import { verifyReadModel } from '../../src/projections/rebuild/verifyReadModel';
-import { PROJECTOR_SESSION_TIMEOUT_MS } from '../../src/projections/runner';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { expectReadModelToEqualLog } from '../support/eventLogCheck';
 import { startServiceProcess, waitUntilReady, type ServiceProcess } from '../support/serviceProcess';
@@ -23,8 +22,12 @@ const STOP_AFTER = 150;
 /** Writes go on this long after the standby has taken over. */
 const WRITE_AFTER_TAKEOVER_MS = 2_000;
 const KILL_TAKEOVER_LIMIT_MS = 5_000;
-/** The frozen projector's session ends after 10 s of silence; the standby tries the lock every second. */
-const FREEZE_TAKEOVER_LIMIT_MS = PROJECTOR_SESSION_TIMEOUT_MS + 3_000;
+/**
+ * The projectors' sessions end after 5 s of silence (PROJECTOR_SESSION_TIMEOUT_SECONDS; the
+ * default is 10 s, which would miss this limit); the standby tries the lock every second.
+ */
+const SESSION_TIMEOUT_SECONDS = 5;
+const FREEZE_TAKEOVER_LIMIT_MS = SESSION_TIMEOUT_SECONDS * 1_000 + 3_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -63,7 +66,12 @@ describe('two projector processes on one database', () => {
   const processes: ServiceProcess[] = [];
   const startProjector = async (): Promise<Projector> => {
     const healthPort = await freePort();
-    const started = await startServiceProcess({ DATABASE_URL: db.url, ROLES: 'projector', HEALTH_PORT: String(healthPort) });
+    const started = await startServiceProcess({
+      DATABASE_URL: db.url,
+      ROLES: 'projector',
+      HEALTH_PORT: String(healthPort),
+      PROJECTOR_SESSION_TIMEOUT_SECONDS: String(SESSION_TIMEOUT_SECONDS),
+    });
     processes.push(started);
     return { process: started, health: `http://127.0.0.1:${healthPort}` };
   };

@@ -16,6 +16,8 @@ describe('configuration from the environment', () => {
       apiTokens: [],
       logLevel: 'info',
       ttlSweepSchedule: '*/5 * * * * *',
+      projectionStallSeconds: 60,
+      projectorSessionTimeoutSeconds: 10,
     });
     expect([...config.roles].sort()).toEqual(['api', 'projector', 'timer']);
   });
@@ -32,6 +34,8 @@ describe('configuration from the environment', () => {
       API_TOKENS: 'dashboard:read-token-0123456789:read,ops:admin-token-0123456789:admin',
       LOG_LEVEL: 'debug',
       TTL_SWEEP_SCHEDULE: '*/30 * * * * *',
+      PROJECTION_STALL_SECONDS: '120',
+      PROJECTOR_SESSION_TIMEOUT_SECONDS: '30',
     });
     expect(config).toMatchObject({
       port: 9000,
@@ -46,6 +50,8 @@ describe('configuration from the environment', () => {
       ],
       logLevel: 'debug',
       ttlSweepSchedule: '*/30 * * * * *',
+      projectionStallSeconds: 120,
+      projectorSessionTimeoutSeconds: 30,
     });
     expect([...config.roles].sort()).toEqual(['api', 'projector']);
   });
@@ -67,6 +73,9 @@ describe('configuration from the environment', () => {
     [{ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: 'http://127.0.0.1:2113' }, 'EVENTSTORE_CONNECTION_STRING'],
     [{ EVENT_STORE: 'eventstoredb', EVENTSTORE_CONNECTION_STRING: 'esdb://' }, 'EVENTSTORE_CONNECTION_STRING'],
     [{ EVENTSTORE_STREAM_PREFIX: '$system' }, 'EVENTSTORE_STREAM_PREFIX'],
+    [{ PROJECTOR_SESSION_TIMEOUT_SECONDS: '1' }, 'PROJECTOR_SESSION_TIMEOUT_SECONDS'],
+    [{ PROJECTOR_SESSION_TIMEOUT_SECONDS: '3601' }, 'PROJECTOR_SESSION_TIMEOUT_SECONDS'],
+    [{ PROJECTOR_SESSION_TIMEOUT_SECONDS: 'ten' }, 'PROJECTOR_SESSION_TIMEOUT_SECONDS'],
   ])('a bad value %p stops start-up naming %s', (env, variable) => {
     const problems = problemsOf(env);
     expect(problems.some((problem) => problem.startsWith(`${variable}:`))).toBe(true);
