@@ -30,7 +30,9 @@ CREATE INDEX IF NOT EXISTS events_global_order ON events (transaction_id, global
 -- service's, a test's) does not hold this database's readers back. Anything not shown so (a
 -- prepared transaction, a session this role may not see, one ending right now) still counts.
 -- While no committed event waits behind the server-wide horizon, that one answers the same and
--- costs less than reading pg_stat_activity (about 0.2 ms with 100 connection slots).
+-- costs less than reading pg_stat_activity (about 0.2 ms with 100 connection slots); subscribers
+-- call this only once the server-wide horizon has held events back for a while
+-- (src/eventstore/postgres/globalOrderRead.ts).
 CREATE OR REPLACE FUNCTION events_horizon() RETURNS xid8 LANGUAGE sql STABLE AS $$
   SELECT CASE
     WHEN coalesce((SELECT max(transaction_id) FROM events) < pg_snapshot_xmin(pg_current_snapshot()), true)

@@ -21,11 +21,11 @@ import {
   type StreamWrite,
   type SubscribeOptions,
 } from '../eventStore';
-import { START_POSITION } from '../position';
 import { appendAll, appendRedeciding, checkWrites } from './appendEvents';
 import { AppendListener } from './appendListener';
 import { pauseAfterDrop, type ResubscribeOptions } from '../resubscribe';
-import { READ_ALL, READ_STREAMS } from './readStatements';
+import { readGlobalOrder, StuckHorizon, type GlobalOrderRead } from './globalOrderRead';
+import { READ_STREAMS } from './readStatements';
 import {
   appendedRow,
   expectedAsRevision,
@@ -117,25 +117,14 @@ export class PostgresEventStore implements EventStore {
    * them instead, looking again after 2, 4, 8 and then every 10 ms.
    */
   async readAll(options: { from?: Position; limit: number }): Promise<RecordedEvent[]> {
+    const stuck = new StuckHorizon();
+    let lookPastOtherDatabases = false;
     for (let polls = 1; ; polls++) {
-      const read = await this.readAllBehindHorizon(options);
+      const read = await readGlobalOrder(this.statements, { ...options, lookPastOtherDatabases });
       if (read.events.length === options.limit || !read.heldBack) return read.events;
+      lookPastOtherDatabases = stuck.lookPastOtherDatabases(read);
       await sleep(Math.min(2 ** polls, HELD_BACK_POLL_MS));
     }
-  }
-
-  /**
-   * Events in global order, only of transactions older than every running one: a transaction that
-   * committed late cannot slip in behind a position a reader has already passed. `heldBack`: some
-   * committed events wait behind a transaction still running.
-   */
-  private async readAllBehindHorizon(options: { from?: Position; limit: number }): Promise<{ events: RecordedEvent[]; heldBack: boolean }> {
-    const from = options.from ?? START_POSITION;
-    const { rows } = await this.statements.query<RecordedPgRow & { held_back: boolean }>({
-      ...READ_ALL,
-      values: [from.commit.toString(), from.prepare.toString(), options.limit],
-    });
-    return { events: rows.filter((row) => row.event_id !== null).map(toRecorded), heldBack: rows[0]?.held_back ?? false };
   }
 
   /**
@@ -149,11 +138,14 @@ export class PostgresEventStore implements EventStore {
     let caughtUp = false;
     let failures = 0;
     let heldBackPolls = 0;
+    const stuck = new StuckHorizon();
+    let lookPastOtherDatabases = false;
     while (!options.signal.aborted) {
       const mark = listener.mark();
-      let read: { events: RecordedEvent[]; heldBack: boolean };
+      let read: GlobalOrderRead;
       try {
-        read = await this.readAllBehindHorizon({ from, limit: options.batchSize });
+        read = await readGlobalOrder(this.statements, { from, limit: options.batchSize, lookPastOtherDatabases });
+        lookPastOtherDatabases = stuck.lookPastOtherDatabases(read);
         failures = 0;
       } catch (error) {
         if (!isConnectionError(error) || options.signal.aborted) throw error;

@@ -7,12 +7,20 @@ import { RECORDED_PG_COLUMNS } from './eventRows';
 export const READ_ALL = {
   name: 'events_read_all_v5',
   // The LEFT JOIN keeps one row when no event is visible yet, to carry `held_back`: whether
-  // committed events wait behind a transaction still running (see subscribeToAll).
+  // committed events wait behind a transaction still running (see subscribeToAll), and the same
+  // for the server-wide horizon, with that horizon (see globalOrderRead.ts). $4: whether to look
+  // past the running transactions of other databases (events_horizon(), infra/sql/schema.sql).
   text: `
-    WITH horizon AS MATERIALIZED (SELECT events_horizon() AS xmin)
+    WITH horizon AS MATERIALIZED (
+      SELECT pg_snapshot_xmin(pg_current_snapshot()) AS server,
+             CASE WHEN $4::boolean THEN events_horizon() ELSE pg_snapshot_xmin(pg_current_snapshot()) END AS xmin),
     -- The newest visible event (one step of a backward index scan) tells whether any committed
-    -- event waits at or past the horizon; an EXISTS over a range was planned as a scan of the table.
-    SELECT e.*, coalesce((SELECT max(transaction_id) FROM events) >= (SELECT xmin FROM horizon), false) AS held_back
+    -- event waits at or past a horizon; an EXISTS over a range was planned as a scan of the table.
+    newest AS MATERIALIZED (SELECT max(transaction_id) AS transaction_id FROM events)
+    SELECT e.*,
+           coalesce((SELECT transaction_id FROM newest) >= (SELECT xmin FROM horizon), false) AS held_back,
+           coalesce((SELECT transaction_id FROM newest) >= (SELECT server FROM horizon), false) AS server_held_back,
+           (SELECT server FROM horizon)::text AS server_horizon
     FROM (SELECT 1) one
     LEFT JOIN LATERAL (
       SELECT ${RECORDED_PG_COLUMNS}, events.transaction_id AS order_transaction, events.global_position AS order_position
