@@ -10,6 +10,19 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 
 const event = (type: string, data: unknown = {}): NewEvent => ({ id: randomUUID(), type, data, metadata: {} });
 
+/** An append whose transaction stays open on a connection of its own, until the caller commits or ends it. */
+async function openAppend(databaseUrl: string, stream: string, type: string): Promise<Client> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query(`INSERT INTO events (event_id, stream_id, stream_position, type, data, metadata) VALUES ($1, $2, 0, $3, '{}', '{}')`, [
+    randomUUID(),
+    stream,
+    type,
+  ]);
+  return client;
+}
+
 describe('PostgreSQL event store', () => {
   let db: TestDatabase;
   let store: PostgresEventStore;
@@ -22,6 +35,14 @@ describe('PostgreSQL event store', () => {
     await store.close();
     await db.drop();
   });
+
+  /** The newest event stored so far, read from the table: a reader from there sees only what the test appends next. */
+  const newestPosition = async (): Promise<Position | undefined> => {
+    const newest = await db.pool.maybeOne(sql.type(z.object({ commit: z.string(), prepare: z.string() }))`
+      SELECT transaction_id::text AS commit, global_position::text AS prepare FROM events
+      ORDER BY transaction_id DESC, global_position DESC LIMIT 1`);
+    return newest ? { commit: BigInt(newest.commit), prepare: BigInt(newest.prepare) } : undefined;
+  };
 
   it('appends to a new stream and reads it back in order', async () => {
     const result = await store.append('s-1', [event('A', { n: 1 }), event('B', { n: 2 })], 'no_stream');
@@ -148,12 +169,7 @@ describe('PostgreSQL event store', () => {
   });
 
   it('a reader and a subscriber do not pass an event whose transaction is still open, and see it once it commits', async () => {
-    // From the newest event stored so far, read from the table: the reader and the subscriber
-    // then see only what this test appends.
-    const newest = await db.pool.maybeOne(sql.type(z.object({ commit: z.string(), prepare: z.string() }))`
-      SELECT transaction_id::text AS commit, global_position::text AS prepare FROM events
-      ORDER BY transaction_id DESC, global_position DESC LIMIT 1`);
-    const from: Position | undefined = newest ? { commit: BigInt(newest.commit), prepare: BigInt(newest.prepare) } : undefined;
+    const from = await newestPosition();
     const controller = new AbortController();
     const delivered: string[] = [];
     const subscription = (async () => {
@@ -162,14 +178,8 @@ describe('PostgreSQL event store', () => {
       }
     })();
     // An append whose transaction stays open, then a later one that commits at once.
-    const late = new Client({ connectionString: db.url });
-    await late.connect();
+    const late = await openAppend(db.url, 'late-x', 'Late');
     try {
-      await late.query('BEGIN');
-      await late.query(
-        `INSERT INTO events (event_id, stream_id, stream_position, type, data, metadata) VALUES ($1, 'late-x', 0, 'Late', '{}', '{}')`,
-        [randomUUID()],
-      );
       await store.append('late-y', [event('Early')], 'no_stream');
       // A reader paging to the end waits: a short page must not end before a committed event.
       let read: string[] | undefined;
@@ -194,24 +204,15 @@ describe('PostgreSQL event store', () => {
   });
 
   it('a transaction held open in another database of the server holds neither a reader nor a subscriber back', async () => {
-    const newest = await db.pool.maybeOne(sql.type(z.object({ commit: z.string(), prepare: z.string() }))`
-      SELECT transaction_id::text AS commit, global_position::text AS prepare FROM events
-      ORDER BY transaction_id DESC, global_position DESC LIMIT 1`);
-    const from: Position | undefined = newest ? { commit: BigInt(newest.commit), prepare: BigInt(newest.prepare) } : undefined;
+    const from = await newestPosition();
     const other = await createTestDatabase({ poolSize: 1 });
-    const elsewhere = new Client({ connectionString: other.url });
-    await elsewhere.connect();
+    // Another service's append on the same server, its transaction still open: an older
+    // transaction id than the append below, which the server-wide horizon would wait for.
+    const elsewhere = await openAppend(other.url, 'other-x', 'Elsewhere');
     const controller = new AbortController();
     const delivered: string[] = [];
     let subscription: Promise<void> | undefined;
     try {
-      // Another service's append on the same server, its transaction still open: an older
-      // transaction id than the append below, which the server-wide horizon would wait for.
-      await elsewhere.query('BEGIN');
-      await elsewhere.query(
-        `INSERT INTO events (event_id, stream_id, stream_position, type, data, metadata) VALUES ($1, 'other-x', 0, 'Elsewhere', '{}', '{}')`,
-        [randomUUID()],
-      );
       await store.append('here-y', [event('Here')], 'no_stream');
       let timer: NodeJS.Timeout | undefined;
       const stillWaiting = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), 5_000)));
