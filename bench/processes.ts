@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from '../src/platform/embeddedPostgres';
+import { collectGarbageThrough, inspectorUrlIn } from './fullCollection';
 
 const ROOT = path.resolve(__dirname, '..');
 /** Lines of a child's output shown on stderr; the rest are only counted. */
@@ -24,6 +25,8 @@ export interface ChildServer {
   outputLines(): number;
   /** SIGTERM, then SIGKILL if it has not exited after 15 s; resolves with its exit code. */
   stop(): Promise<number | null>;
+  /** A full garbage collection, through its inspector (bench/fullCollection.ts); only for servers started with `inspectable`. */
+  collectGarbage(): Promise<void>;
 }
 
 interface StartOptions {
@@ -38,6 +41,8 @@ interface StartOptions {
   progress: (message: string) => void;
   /** Told when the server exits once it was ready, unless the harness stopped it. */
   onUnexpectedExit: (reason: string) => void;
+  /** Started with its inspector off but ready for SIGUSR1, for collectGarbage(). */
+  inspectable?: boolean;
 }
 
 const running = new Set<number>();
@@ -69,7 +74,8 @@ async function startChild(options: StartOptions): Promise<ChildServer> {
 async function startOnFreePort(options: StartOptions): Promise<ChildServer> {
   const port = await freePort();
   const began = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', options.script], {
+  const flags = options.inspectable ? ['--inspect-port=127.0.0.1:0'] : [];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', options.script], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -80,11 +86,15 @@ async function startOnFreePort(options: StartOptions): Promise<ChildServer> {
   running.add(pid);
   let lines = 0;
   let loggedStartupMs: number | null = null;
+  let onInspectorUrl: ((url: string) => void) | undefined;
+  const inspectorUrl = new Promise<string>((resolve) => (onInspectorUrl = resolve));
   const recent: string[] = [];
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => {
       lines++;
       if (loggedStartupMs === null && line.includes('"segments service ready"')) loggedStartupMs = startupMsOf(line);
+      const url = inspectorUrlIn(line);
+      if (url) onInspectorUrl?.(url);
       recent.push(line);
       if (recent.length > 10) recent.shift();
       if (lines <= SHOWN_LINES) process.stderr.write(`[${options.name}] ${line.slice(0, 2000)}\n`);
@@ -144,6 +154,14 @@ async function startOnFreePort(options: StartOptions): Promise<ChildServer> {
       options.progress(`${options.name}: stopped (exit code ${code})`);
       return code;
     },
+    async collectGarbage() {
+      if (!options.inspectable) throw new Error(`${options.name} was not started inspectable`);
+      process.kill(pid, 'SIGUSR1'); // turns the inspector on; again, when it is on already, changes nothing
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${options.name}: no inspector within 10 s`)), 10_000)));
+      const url = await Promise.race([inspectorUrl, late]).finally(() => clearTimeout(timer));
+      await collectGarbageThrough(url);
+    },
   };
 }
 
@@ -166,11 +184,19 @@ export interface ServiceSettings {
   onUnexpectedExit: (reason: string) => void;
 }
 
-function startServiceProcess(name: string, settings: ServiceSettings, env: Record<string, string>, readyTimeoutMs: number): Promise<ChildServer> {
+function startServiceProcess(
+  name: string,
+  settings: ServiceSettings,
+  env: Record<string, string>,
+  readyTimeoutMs: number,
+  inspectable = false,
+): Promise<ChildServer> {
   return startChild({
     name,
-    // The same file, loader, flags and folder as `npm start`.
+    // The same file, loader, flags and folder as `npm start` (an inspectable one adds
+    // --inspect-port, which changes nothing until SIGUSR1).
     script: 'src/server.ts',
+    inspectable,
     cwd: ROOT,
     env: {
       DATABASE_URL: settings.databaseUrl,
@@ -198,7 +224,7 @@ export function startService(settings: ServiceSettings): Promise<ChildServer> {
 export function startApiProcess(name: string, readView: 'memory' | 'database', settings: ServiceSettings): Promise<ChildServer> {
   // A memory view is loaded before the process is ready: give a slow load the time to finish, so
   // that the run reports how long it took rather than stopping.
-  return startServiceProcess(name, settings, { ROLES: 'api', READ_VIEW: readView }, 600_000);
+  return startServiceProcess(name, settings, { ROLES: 'api', READ_VIEW: readView }, 600_000, true);
 }
 
 export function startBaselines(options: {

@@ -4,6 +4,7 @@
 import { megabytes, number, pct, statuses, times } from './format';
 import type { PhaseResult } from './load';
 import type { ApiProcessFigures, ReadViewResults } from './readViews';
+import type { ResidentMemory } from './residentMemory';
 
 const seconds = (ms: number) => `${number(ms / 1000, 2)} s`;
 
@@ -21,6 +22,7 @@ function processRow(figures: ApiProcessFigures, loadedBy: string): string {
   const logged = figures.loggedStartupMs === null ? '' : ` (its log: startupMs ${number(figures.loggedStartupMs)})`;
   return (
     `| ${figures.name}, \`READ_VIEW=${figures.readView}\` | ${seconds(figures.startToReadyMs)}${logged} | ${megabytes(figures.idle?.rssBytes)} | ` +
+    `${megabytes(figures.afterCollection?.rssBytes)} | ` +
     `${megabytes(figures.afterLoad?.rssBytes)} after ${loadedBy} | ${megabytes(figures.afterLoad?.peakRssBytes ?? figures.idle?.peakRssBytes)} |`
   );
 }
@@ -29,9 +31,9 @@ export function renderReadViews(views: ReadViewResults): string[] {
   const [readMemory, readDatabase, visibilityWrites] = views.phases;
   const [memory, database, second] = views.processes;
   const { ratios, visibility: v } = views;
-  const difference =
-    memory?.idle && database?.idle
-      ? `(${megabytes(memory.idle.rssBytes)} − ${megabytes(database.idle.rssBytes)}) ÷ ${number(views.memberships)} = ${number(views.bytesPerMembership, 1)} bytes`
+  const difference = (inMemory: ResidentMemory | null | undefined, inDatabase: ResidentMemory | null | undefined, bytes: number | null) =>
+    inMemory && inDatabase
+      ? `(${megabytes(inMemory.rssBytes)} − ${megabytes(inDatabase.rssBytes)}) ÷ ${number(views.memberships)} = ${number(bytes, 1)} bytes`
       : 'n/a';
   const verdict = (met: boolean | null) => (met === null ? 'not measured' : met ? 'met' : '**not met**');
 
@@ -46,8 +48,8 @@ export function renderReadViews(views: ReadViewResults): string[] {
     ...(readDatabase ? [phaseRow(readDatabase, ratios.databaseReadToPing, ratios.databaseReadToBaselineRead)] : []),
     ...(visibilityWrites ? [phaseRow(visibilityWrites, null, null)] : []),
     '',
-    `| API-only process | spawned to ready | resident, idle ${views.rssSettleSeconds} s after ready | resident after load | peak resident |`,
-    '| --- | ---: | ---: | ---: | ---: |',
+    `| API-only process | spawned to ready | resident, idle ${views.rssSettleSeconds} s after ready | then after a full collection | resident after load | peak resident |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
     ...(memory ? [processRow(memory, 'g and i')] : []),
     ...(database ? [processRow(database, 'h')] : []),
     ...(second ? [processRow(second, 'i')] : []),
@@ -56,7 +58,8 @@ export function renderReadViews(views: ReadViewResults): string[] {
     '| --- | --- |',
     `| memberships in the read model (\`SELECT count(*) FROM memberships\`) | ${number(views.memberships)} |`,
     `| g / h: memory-mode read ÷ database-mode read, req/s (p99) | ${times(ratios.memoryReadToDatabaseRead)} (${times(ratios.memoryReadP99ToDatabaseReadP99)}) |`,
-    `| resident memory per membership, idle: (memory mode − database mode) ÷ memberships | ${difference} |`,
+    `| resident memory per membership, idle: (memory mode − database mode) ÷ memberships | ${difference(memory?.idle, database?.idle, views.bytesPerMembership)} |`,
+    `| the same after a full collection in both | ${difference(memory?.afterCollection, database?.afterCollection, views.bytesPerMembershipAfterCollection)} |`,
     `| a write through one memory-mode API process, then a read through the other with its X-Position, under load i: ` +
       `from the write's answer to the read's, p50 / p99 / max | ${number(v.samples.p50, 1)} / ${number(v.samples.p99, 1)} / ${number(v.samples.max, 1)} ms ` +
       `(${number(v.samples.count)} samples, ${v.concurrentPairs} pairs at a time, **${v.mismatches} mismatches**, reads not answered 200: ` +

@@ -24,7 +24,8 @@ interface Results {
   bulk: { users: number; status: number };
   readViews: {
     memberships: number;
-    processes: Array<{ readView: string; startToReadyMs: number; idle: { rssBytes: number } | null }>;
+    processes: Array<{ readView: string; startToReadyMs: number; idle: { rssBytes: number } | null; afterCollection: { rssBytes: number } | null }>;
+    bytesPerMembershipAfterCollection: number | null;
     phases: Phase[];
     visibility: { samples: { count: number }; mismatches: number; failedReads: number };
     targets: unknown[];
@@ -82,7 +83,10 @@ describe('the benchmark harness', () => {
     for (const apiProcess of readViews.processes) {
       expect(apiProcess.startToReadyMs).toBeGreaterThan(0);
       expect(apiProcess.idle?.rssBytes).toBeGreaterThan(0);
+      // A full collection asked for through the inspector ran, and the process lives on.
+      expect(apiProcess.afterCollection?.rssBytes).toBeGreaterThan(0);
     }
+    expect(readViews.bytesPerMembershipAfterCollection).not.toBeNull();
     expect(readViews.memberships).toBeGreaterThan(0);
     expect(readViews.phases.map((phase) => phase.id)).toEqual(['readMemory', 'readDatabase', 'visibilityWrites']);
     for (const phase of readViews.phases) {
