@@ -921,7 +921,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
+                /** @description The database or the event store does not answer, or the database cancelled the statement for a conflict; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1106,7 +1106,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
+                /** @description The database or the event store does not answer, or the database cancelled the statement for a conflict; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1302,7 +1302,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
+                /** @description The database or the event store does not answer, or the database cancelled the statement for a conflict; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1464,7 +1464,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
+                /** @description The database or the event store does not answer, or the database cancelled the statement for a conflict; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1659,7 +1659,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
+                /** @description The database or the event store does not answer, or the database cancelled the statement for a conflict; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1867,7 +1867,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
+                /** @description The database or the event store does not answer, or the database cancelled the statement for a conflict; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2077,7 +2077,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
+                /** @description The database or the event store does not answer, or the database cancelled the statement for a conflict; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2280,7 +2280,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
+                /** @description The database or the event store does not answer, or the database cancelled the statement for a conflict; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2536,7 +2536,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
+                /** @description The database or the event store does not answer, or the database cancelled the statement for a conflict; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2744,7 +2744,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
+                /** @description The database or the event store does not answer, or the database cancelled the statement for a conflict; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -2948,7 +2948,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description The database or the event store does not answer; nothing was changed, retry later (problem+json) */
+                /** @description The database or the event store does not answer, or the database cancelled the statement for a conflict; nothing was changed, retry later (problem+json) */
                 503: {
                     headers: {
                         [name: string]: unknown;

@@ -31,7 +31,7 @@ export const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   413: 'The body is over the size limit (problem+json)',
   422: 'The request names segments that do not exist (problem+json)',
   429: 'Over the rate limit of this token (or client address); nothing was changed, retry after Retry-After seconds (problem+json)',
-  503: 'The database or the event store does not answer; nothing was changed, retry later (problem+json)',
+  503: 'The database or the event store does not answer, or the database cancelled the statement for a conflict; nothing was changed, retry later (problem+json)',
   504: 'The read model did not reach X-Min-Position within 5 s (problem+json)',
 };
 
